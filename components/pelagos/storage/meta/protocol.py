@@ -13,7 +13,7 @@ Invariants:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -73,6 +73,11 @@ class MetaStore(Protocol):
         """Every key under the prefix, sorted by key."""
         ...
 
+    async def range_with_revision(self, prefix: str) -> tuple[list[KeyValue], int]:
+        """Every key under the prefix, sorted by key, and the store revision
+        the listing reflects: watch from that revision + 1 to miss nothing."""
+        ...
+
     async def compare_and_swap(
         self, key: str, expected: bytes | None, value: bytes | None, lease: Lease | None = None
     ) -> bool:
@@ -92,11 +97,21 @@ class MetaStore(Protocol):
         ...
 
     async def grant_lease(self, ttl: float, keep_alive: bool = True) -> Lease:
-        """A lease of `ttl` seconds, renewed in the background while `keep_alive`."""
+        """A lease of `ttl` seconds, renewed in the background while `keep_alive`.
+
+        The store may round the TTL up (etcd grants whole seconds, at least
+        its minimum, 2 s by default); `Lease.ttl` is what was granted."""
         ...
 
-    def watch_prefix(self, prefix: str, start_revision: int | None = None) -> AsyncIterator[WatchEvent]:
-        """Changes under `prefix` from `start_revision` (default: now) on."""
+    def watch_prefix(
+        self, prefix: str, start_revision: int | None = None
+    ) -> AsyncGenerator[WatchEvent, None]:
+        """Changes under `prefix` from `start_revision` (default: now) on.
+
+        The watch is set up when iteration starts, so "now" is that moment;
+        to miss nothing after a listing, pass its revision + 1. Stop a watch
+        with `aclose()` (or `contextlib.aclosing`); closing the store ends
+        every watch it opened."""
         ...
 
     async def close(self) -> None: ...
