@@ -145,3 +145,11 @@ class ServiceUnavailableError(EngineError):
 
 class DeadlineExceededError(EngineError):
     """The request could not complete in time (e.g. consistency wait)."""
+
+
+# --- segments ----------------------------------------------------------------
+
+
+class SegmentFormatError(PelagosError):
+    """A segment file, manifest or delete log cannot be decoded: written by a
+    newer Pelagos (unknown format number), truncated, or not what its key says."""

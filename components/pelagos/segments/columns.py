@@ -1,0 +1,143 @@
+"""Column files: one column (or a small group of columns) of a sealed segment as bytes.
+
+Format: the Arrow IPC *file* format (the Feather v2 layout), one record batch
+per file, with per-buffer compression chosen by column type:
+
+- vector columns (fixed_size_list<float32>[dim], fixed_size_binary[n]) are
+  stored uncompressed, so reading them is zero-copy: the (n, dim) float32
+  matrix an index builder or a brute-force search needs is a view of the
+  fetched bytes (or of a memory-mapped file), with no decode step at all.
+  Random float32 data does not compress anyway (zstd saves ~8 % of it at a
+  large CPU cost).
+- every other column (scalars, strings, JSON text, arrays, `_ts`) is zstd
+  compressed: primary keys, timestamps and text shrink several-fold, and
+  zstd decodes at well over 1 GB/s.
+
+Why not Parquet: bench/segment_io.py measured 100k x 128 float32 vectors plus
+int64 pk, uint64 `_ts`, float, varchar and JSON columns on this 2-core
+machine (figures in the module docstring of the bench). Parquet has to
+decode every page of the vector column (and re-assemble the
+fixed_size_list), so a full read is many times slower than the IPC read,
+which for vectors is essentially free; Parquet's scalar columns come out a
+little smaller, but scalars are a small fraction of a segment's bytes.
+Vector loading is the hot path (query nodes load sealed segments, index
+nodes read the vector column only), so IPC wins.
+
+Invariants:
+- `read_columns(write_columns(t))` equals `t`: same column names and order,
+  same Arrow types (including fixed-size lists, fixed-size binary, lists,
+  strings holding JSON), same nulls, same field nullability and schema
+  metadata. Chunking is not preserved: a file holds a single record batch.
+- each file carries `pelagos.column_format` in its schema metadata; a file
+  whose number is newer than `COLUMN_FORMAT` is refused with
+  SegmentFormatError instead of being misread, and so are bytes that are not
+  an Arrow IPC file at all (e.g. truncated uploads).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+import pyarrow as pa
+import pyarrow.ipc as ipc
+
+from pelagos.errors import SegmentFormatError
+
+#: Version of the column file layout; bump it when files change incompatibly.
+COLUMN_FORMAT = 1
+FORMAT_METADATA_KEY = b"pelagos.column_format"
+
+Compression = Literal["zstd", "lz4"]
+
+
+def is_vector_type(t: pa.DataType) -> bool:
+    """Vector column types: stored uncompressed for zero-copy reads."""
+    if pa.types.is_fixed_size_binary(t):
+        return True
+    return bool(pa.types.is_fixed_size_list(t) and pa.types.is_floating(t.value_type))
+
+
+def default_compression(schema: pa.Schema) -> Compression | None:
+    """None when every column is a vector column, else zstd."""
+    if len(schema) and all(is_vector_type(f.type) for f in schema):
+        return None
+    return "zstd"
+
+
+def write_columns(table: pa.Table, *, compression: Compression | Literal["auto"] | None = "auto") -> bytes:
+    """Serialise the columns of `table` to one Arrow IPC file.
+
+    `compression="auto"` picks `default_compression`: keep vector columns in
+    files of their own so they stay uncompressed.
+    """
+    codec = default_compression(table.schema) if compression == "auto" else compression
+    metadata = dict(table.schema.metadata or {})
+    metadata[FORMAT_METADATA_KEY] = str(COLUMN_FORMAT).encode()
+    combined = table.combine_chunks().replace_schema_metadata(metadata)
+    sink = pa.BufferOutputStream()
+    options = ipc.IpcWriteOptions(compression=codec)
+    with ipc.new_file(sink, combined.schema, options=options) as writer:
+        # one batch per file: a vector column reads back as one contiguous matrix
+        writer.write_table(combined, max_chunksize=max(combined.num_rows, 1))
+    return bytes(sink.getvalue().to_pybytes())
+
+
+def write_column(name: str, column: pa.Array | pa.ChunkedArray, *, nullable: bool = True) -> bytes:
+    """One named column to bytes (see `write_columns`)."""
+    field = pa.field(name, column.type, nullable=nullable)
+    return write_columns(pa.Table.from_arrays([column], schema=pa.schema([field])))
+
+
+def _open(source: pa.Buffer | pa.NativeFile, columns: Sequence[str] | None) -> pa.Table:
+    try:
+        reader = ipc.open_file(source)
+        schema = reader.schema
+        _check_format(schema)
+        if columns is None:
+            table = reader.read_all()
+        else:
+            missing = [c for c in columns if schema.get_field_index(c) < 0]
+            if missing:
+                raise SegmentFormatError(f"column file has no column {missing!r}; it holds {schema.names!r}")
+            wanted = [schema.get_field_index(c) for c in columns]
+            reader = ipc.open_file(source, options=ipc.IpcReadOptions(included_fields=wanted))
+            table = reader.read_all().select(list(columns))
+    except (pa.ArrowInvalid, pa.ArrowIOError, OSError) as e:
+        raise SegmentFormatError(f"not a readable Pelagos column file (truncated or corrupt?): {e}") from e
+    metadata = {k: v for k, v in (table.schema.metadata or {}).items() if k != FORMAT_METADATA_KEY}
+    return table.replace_schema_metadata(metadata or None)
+
+
+def _check_format(schema: pa.Schema) -> None:
+    raw = (schema.metadata or {}).get(FORMAT_METADATA_KEY)
+    if raw is None:
+        raise SegmentFormatError(
+            "Arrow file without pelagos.column_format metadata: not a Pelagos column file"
+        )
+    try:
+        found = int(raw)
+    except ValueError:
+        raise SegmentFormatError(f"bad pelagos.column_format {raw!r} in column file") from None
+    if found > COLUMN_FORMAT:
+        raise SegmentFormatError(
+            f"column file format {found} is newer than this Pelagos understands ({COLUMN_FORMAT}); "
+            "upgrade Pelagos to read segments written by a newer version"
+        )
+
+
+def read_columns(
+    data: bytes | bytearray | memoryview | pa.Buffer, columns: Sequence[str] | None = None
+) -> pa.Table:
+    """The table stored by `write_columns`, optionally only `columns` (in that order).
+
+    Uncompressed (vector) columns are views of `data`, which they keep alive.
+    """
+    buf = data if isinstance(data, pa.Buffer) else pa.py_buffer(data)
+    return _open(buf, columns)
+
+
+def read_columns_file(path: str | Path, columns: Sequence[str] | None = None) -> pa.Table:
+    """Like `read_columns`, memory-mapping a local file (e.g. a segment cache)."""
+    return _open(pa.memory_map(str(path), "r"), columns)
