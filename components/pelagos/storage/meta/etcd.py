@@ -66,11 +66,14 @@ def _normalise_endpoints(endpoints: str | Sequence[str]) -> list[str]:
 class EtcdLease:
     """A lease granted by etcd; see `Lease`."""
 
-    def __init__(self, store: EtcdMetaStore, lease_id: int, ttl: float) -> None:
+    def __init__(self, store: EtcdMetaStore, lease_id: int, ttl: float, granted_at: float) -> None:
         self._store = store
         self._id = lease_id
         self._ttl = ttl
         self._alive = True
+        # the latest moment etcd may still hold the lease: TTL counted from when
+        # the last successful grant or renewal was *sent*
+        self._deadline = granted_at + ttl
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -83,16 +86,11 @@ class EtcdLease:
 
     @property
     def alive(self) -> bool:
-        return self._alive
+        return self._alive and time.monotonic() < self._deadline
 
     async def refresh(self) -> None:
-        try:
-            remaining = await self._store._renew(self._id, self._store._timeout)
-        except LeaseExpiredError:
-            self._mark_dead()
-            raise
+        remaining = await self._renew(self._store._timeout)
         if remaining <= 0:
-            self._mark_dead()
             raise LeaseExpiredError(f"lease {self._id:x} expired or was revoked; grant a new lease")
 
     async def revoke(self) -> None:
@@ -102,15 +100,25 @@ class EtcdLease:
             await self._store._revoke(self._id)
         self._store._leases.discard(self)
 
-    def _start_keep_alive(self, granted_at: float) -> None:
-        self._task = asyncio.create_task(self._keep_alive(granted_at), name=f"etcd-lease-{self._id:x}")
+    async def _renew(self, timeout: float) -> float:
+        sent = time.monotonic()
+        try:
+            remaining = await self._store._renew(self._id, timeout)
+        except LeaseExpiredError:
+            self._mark_dead()
+            raise
+        if remaining <= 0:
+            self._mark_dead()
+        else:
+            self._deadline = max(self._deadline, sent + remaining)
+        return remaining
 
-    async def _keep_alive(self, granted_at: float) -> None:
+    def _start_keep_alive(self) -> None:
+        self._task = asyncio.create_task(self._keep_alive(), name=f"etcd-lease-{self._id:x}")
+
+    async def _keep_alive(self) -> None:
         await keep_alive_until_lost(
-            lambda timeout: self._store._renew(self._id, timeout),
-            lease_id=self._id,
-            ttl=self._ttl,
-            granted_at=granted_at,
+            self._renew, lease_id=self._id, ttl=self._ttl, granted_at=self._deadline - self._ttl
         )
         self._mark_dead()
 
@@ -303,10 +311,10 @@ class EtcdMetaStore:
         resp = await self._call("grant_lease", grant)
         if resp.error:
             raise MetaStoreError(f"etcd refused a lease of {whole}s: {resp.error}")
-        lease = EtcdLease(self, int(resp.ID), float(resp.TTL))
+        lease = EtcdLease(self, int(resp.ID), float(resp.TTL), granted_at)
         self._leases.add(lease)
         if keep_alive:
-            lease._start_keep_alive(granted_at)
+            lease._start_keep_alive()
         return lease
 
     def watch_prefix(
@@ -390,6 +398,13 @@ class EtcdMetaStore:
                             revision=int(event.kv.mod_revision),
                         )
         except StorageError:
+            raise
+        except asyncio.CancelledError:
+            # closing the channel cancels its streams "locally": that ends the
+            # watch; a cancellation of the consuming task itself propagates
+            task = asyncio.current_task()
+            if self._closed and task is not None and task.cancelling() == 0:
+                return
             raise
         except Exception as exc:
             if self._closed:
