@@ -34,7 +34,9 @@ def all_types_schema(pk: DataType = DataType.INT64, dynamic: bool = True) -> Col
             name = f"{dt.name.lower()}_{'null' if nullable else 'req'}"
             fields.append(FieldSchema(name, dt, field_id=fid, nullable=nullable, max_length=64))
             fid += 1
-    fields.append(FieldSchema("arr_int", DataType.ARRAY, field_id=fid, element_type=DataType.INT64, nullable=True))
+    fields.append(
+        FieldSchema("arr_int", DataType.ARRAY, field_id=fid, element_type=DataType.INT64, nullable=True)
+    )
     fields.append(FieldSchema("arr_str", DataType.ARRAY, field_id=fid + 1, element_type=DataType.VARCHAR))
     fields.append(FieldSchema("fvec", DataType.FLOAT_VECTOR, field_id=fid + 2, dim=DIM))
     fields.append(FieldSchema("bvec", DataType.BINARY_VECTOR, field_id=fid + 3, dim=BDIM))
@@ -91,6 +93,8 @@ def make_rows(schema: CollectionSchema, n: int, seed: int = 0, base_ts: int = 1 
                 vals = [None if i % 3 == 1 else v for i, v in enumerate(vals)]
             cols[f.name] = pa.array(vals, t)
     if "$meta" in target.names:
-        cols["$meta"] = pa.array([None if i % 4 == 0 else json.dumps({"dyn": i}) for i in range(n)], pa.string())
+        cols["$meta"] = pa.array(
+            [None if i % 4 == 0 else json.dumps({"dyn": i}) for i in range(n)], pa.string()
+        )
     cols["_ts"] = pa.array(base_ts + rng.integers(0, 1000, n).astype(np.uint64), pa.uint64())
     return pa.Table.from_arrays([cols[name] for name in target.names], schema=target)

@@ -73,8 +73,10 @@ def test_vectors_are_uncompressed_and_read_zero_copy() -> None:
     values = back.column("fvec").chunk(0).values
     addr = values.buffers()[1].address
     assert buf.address <= addr < buf.address + buf.size  # a view of the fetched bytes, not a copy
-    assert np.array_equal(vectors_of(back.column("fvec"), DataType.FLOAT_VECTOR, DIM),
-                          vectors_of(table.column("fvec"), DataType.FLOAT_VECTOR, DIM))
+    assert np.array_equal(
+        vectors_of(back.column("fvec"), DataType.FLOAT_VECTOR, DIM),
+        vectors_of(table.column("fvec"), DataType.FLOAT_VECTOR, DIM),
+    )
 
 
 def test_scalar_columns_are_compressed() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -17,12 +18,12 @@ from pelagos.segments.stats import ColumnStats, column_stats
 from tests.segments.data import all_types_schema, make_rows
 
 
-def reference(values: list[object], ordered: bool) -> ColumnStats:
+def reference(values: list[Any], ordered: bool) -> ColumnStats:
     present = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
     nulls = sum(v is None for v in values)
     if not ordered or not present:
         return ColumnStats(None, None, nulls, len(values))
-    return ColumnStats(min(present), max(present), nulls, len(values))  # type: ignore[type-var]
+    return ColumnStats(min(present), max(present), nulls, len(values))
 
 
 def test_every_field_of_the_all_types_schema() -> None:

@@ -13,15 +13,24 @@ per file, with per-buffer compression chosen by column type:
   compressed: primary keys, timestamps and text shrink several-fold, and
   zstd decodes at well over 1 GB/s.
 
-Why not Parquet: bench/segment_io.py measured 100k x 128 float32 vectors plus
-int64 pk, uint64 `_ts`, float, varchar and JSON columns on this 2-core
-machine (figures in the module docstring of the bench). Parquet has to
-decode every page of the vector column (and re-assemble the
-fixed_size_list), so a full read is many times slower than the IPC read,
-which for vectors is essentially free; Parquet's scalar columns come out a
-little smaller, but scalars are a small fraction of a segment's bytes.
-Vector loading is the hot path (query nodes load sealed segments, index
-nodes read the vector column only), so IPC wins.
+Why not Parquet: bench/segment_io.py, 100k rows of 128-d float32 vectors
+plus int64 pk, uint64 `_ts`, float32, varchar and JSON columns, one file per
+column, on the 2-core dev machine (best of 5):
+
+    format            total MB  write ms  read ms  vectors -> numpy ms
+    IPC, zstd scalars    52.9      46        5         0.02
+    IPC, lz4 scalars     54.2      41        3         0.02
+    Parquet (zstd)       53.4     130       83        72
+
+Parquet has to decode every page of the vector column and re-assemble the
+fixed_size_list (~72 ms, ~700 MB/s), where the IPC read of vectors is a
+view (no work at all); Parquet's dictionary encoding makes repetitive text
+smaller (JSON 0.13 MB vs 0.60 MB), but ints come out larger (0.30 MB vs
+0.10 MB) and scalars are ~3 % of a segment's bytes anyway. Vector loading is
+the hot path (query nodes load sealed segments, index nodes read the vector
+column only), so IPC wins. zstd over lz4: scalar files are 1.7x smaller
+(1.7 MB vs 3.0 MB; pk and `_ts` 4x) for ~2 ms more decode per segment, a good
+trade when the bytes cross the network from object storage.
 
 Invariants:
 - `read_columns(write_columns(t))` equals `t`: same column names and order,
