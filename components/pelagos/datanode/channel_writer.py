@@ -1,0 +1,245 @@
+"""One channel on a data node: log -> buffered rows -> sealed segments.
+
+The node consumes the channel from its checkpoint, buffers inserted rows per
+partition and deletes per channel, and flushes the whole channel at once:
+every buffered partition becomes a sealed segment, the deletes one delete
+log (Milvus's L0 segment), and the coordinator commits segments, delete log
+and the new checkpoint in one meta transaction.
+
+Invariants:
+- the checkpoint is the position of the last message whose effects are all
+  persisted, so a restart replays exactly what was not persisted: no row is
+  lost and none is written twice;
+- files are uploaded before the commit that names them;
+- a channel flushes on a FLUSH message, when its buffer reaches the size
+  limit, or when buffered data has waited for `seal_idle_seconds`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+
+from pelagos.interfaces.messages import MessageKind, decode
+from pelagos.interfaces.roles import ChannelCheckpoint, DeltaInfo, FlushCommit, SegmentInfo
+from pelagos.interfaces.types import CollectionInfo
+from pelagos.schema import ROW_TIMESTAMP_COLUMN
+from pelagos.segments import DeleteLog, SealedSegmentData
+from pelagos.segments.layout import delta_key
+from pelagos.storage.log.protocol import LogBroker, LogSubscription
+from pelagos.storage.objects.protocol import ObjectStore
+
+log = logging.getLogger("pelagos.datanode")
+
+#: a checkpoint-only commit (ticks, nothing buffered) at most this often
+IDLE_CHECKPOINT_SECONDS = 5.0
+
+
+@dataclass(slots=True)
+class DataNodeSettings:
+    segment_max_bytes: int = 512 * 1024 * 1024
+    seal_idle_seconds: float = 600.0
+    batch_size: int = 512
+
+
+@dataclass
+class _Buffer:
+    partitions: dict[int, list[pa.Table]] = field(default_factory=dict)
+    deletes: list[DeleteLog] = field(default_factory=list)
+    nbytes: int = 0
+    first_at: float | None = None
+
+    def empty(self) -> bool:
+        return not self.partitions and not self.deletes
+
+
+class ChannelWriter:
+    def __init__(
+        self,
+        collection: CollectionInfo,
+        channel: str,
+        *,
+        broker: LogBroker,
+        objects: ObjectStore,
+        checkpoint: ChannelCheckpoint,
+        commit: Callable[[FlushCommit], Awaitable[None]],
+        allocate_ids: Callable[[int], Awaitable[int]],
+        settings: DataNodeSettings,
+        on_flush: Callable[[int, int], None] | None = None,
+    ) -> None:
+        self.collection = collection
+        self.channel = channel
+        self._broker = broker
+        self._objects = objects
+        self._checkpoint = checkpoint
+        self._commit = commit
+        self._allocate_ids = allocate_ids
+        self._settings = settings
+        self._buffer = _Buffer()
+        self._position = checkpoint.position
+        self._ts = checkpoint.ts
+        self._last_commit = time.monotonic()
+        self._task: asyncio.Task[None] | None = None
+        self._on_flush = on_flush
+        self.consumed = 0
+
+    @property
+    def position(self) -> int:
+        return self._position
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"datanode-{self.channel}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                sub = await self._broker.subscribe(self.channel, self._checkpoint.position + 1)
+                try:
+                    await self._consume(sub)
+                finally:
+                    with contextlib.suppress(Exception):
+                        await sub.close()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("data node channel %s failed; restarting from the checkpoint", self.channel)
+                self._buffer = _Buffer()
+                self._position = self._checkpoint.position
+                await asyncio.sleep(1.0)
+
+    async def _consume(self, sub: LogSubscription) -> None:
+        while True:
+            batch = await sub.next_batch(self._settings.batch_size, timeout=0.5)
+            flush_now = False
+            for m in batch:
+                msg = decode(m.payload)
+                self._position = m.position
+                self._ts = max(self._ts, msg.ts)
+                self.consumed += 1
+                if msg.kind in (MessageKind.INSERT, MessageKind.UPSERT) and msg.rows is not None:
+                    if msg.kind == MessageKind.UPSERT:
+                        self._add_deletes(msg.rows, msg.ts)
+                    self._buffer.partitions.setdefault(msg.partition_id, []).append(msg.rows)
+                    self._buffer.nbytes += msg.rows.nbytes
+                    if self._buffer.first_at is None:
+                        self._buffer.first_at = time.monotonic()
+                elif msg.kind == MessageKind.DELETE and msg.rows is not None:
+                    self._add_deletes(msg.rows, msg.ts)
+                elif msg.kind == MessageKind.FLUSH:
+                    flush_now = True
+            if flush_now or self._due():
+                await self.flush()
+
+    def _add_deletes(self, rows: pa.Table, ts: int) -> None:
+        pk = self.collection.schema.primary_field.name
+        pks = rows.column(pk)
+        self._buffer.deletes.append(DeleteLog.of(pks, np.full(len(pks), ts, dtype=np.uint64)))
+        self._buffer.nbytes += rows.nbytes
+        if self._buffer.first_at is None:
+            self._buffer.first_at = time.monotonic()
+
+    def _due(self) -> bool:
+        b = self._buffer
+        if b.nbytes >= self._settings.segment_max_bytes:
+            return True
+        if b.first_at is not None and time.monotonic() - b.first_at >= self._settings.seal_idle_seconds:
+            return True
+        return (
+            b.empty()
+            and self._position > self._checkpoint.position
+            and time.monotonic() - self._last_commit >= IDLE_CHECKPOINT_SECONDS
+        )
+
+    async def flush(self) -> None:
+        """Persist everything buffered and commit the checkpoint."""
+        c = self.collection
+        schema = c.schema
+        buffer, self._buffer = self._buffer, _Buffer()
+        segments: list[SegmentInfo] = []
+        deltas: list[DeltaInfo] = []
+        uploads: list[Awaitable[None]] = []
+        for partition_id, tables in buffer.partitions.items():
+            table = pa.concat_tables(tables, promote_options="none") if len(tables) > 1 else tables[0]
+            segment_id = await self._allocate_ids(1)
+            manifest, blobs = await asyncio.to_thread(
+                SealedSegmentData.from_table,
+                table,
+                schema,
+                collection_id=c.collection_id,
+                partition_id=partition_id,
+                segment_id=segment_id,
+                channel=self.channel,
+                schema_version=c.schema_version,
+            )
+            for key, data in blobs.items():
+                uploads.append(self._objects.put(key, data))
+            uploads.append(self._objects.put(manifest.key, manifest.encode()))
+            ts_col = table.column(ROW_TIMESTAMP_COLUMN)
+            segments.append(
+                SegmentInfo(
+                    segment_id=segment_id,
+                    collection_id=c.collection_id,
+                    partition_id=partition_id,
+                    channel=self.channel,
+                    row_count=table.num_rows,
+                    manifest_key=manifest.key,
+                    start_position=self._checkpoint.position + 1,
+                    end_position=self._position,
+                    max_ts=int(pa.compute.max(ts_col).as_py() or 0),
+                    size_bytes=sum(len(b) for b in blobs.values()),
+                )
+            )
+        if buffer.deletes:
+            dl = DeleteLog.concat(buffer.deletes)
+            log_id = await self._allocate_ids(1)
+            key = delta_key(c.collection_id, 0, 0, log_id)
+            uploads.append(self._objects.put(key, await asyncio.to_thread(dl.to_bytes)))
+            deltas.append(
+                DeltaInfo(
+                    log_id=log_id,
+                    collection_id=c.collection_id,
+                    channel=self.channel,
+                    key=key,
+                    row_count=len(dl),
+                    end_position=self._position,
+                    max_ts=int(dl.ts.max()) if len(dl) else self._ts,
+                )
+            )
+        await asyncio.gather(*uploads)
+        checkpoint = ChannelCheckpoint(channel=self.channel, position=self._position, ts=self._ts)
+        await self._commit(
+            FlushCommit(
+                channel=self.channel,
+                collection_id=c.collection_id,
+                segments=segments,
+                deltas=deltas,
+                checkpoint=checkpoint,
+            )
+        )
+        self._checkpoint = checkpoint
+        self._last_commit = time.monotonic()
+        if self._on_flush is not None:
+            self._on_flush(len(segments), sum(s.row_count for s in segments))
+        if segments or deltas:
+            log.info(
+                "channel %s flushed %d segment(s), %d rows, %d deletes up to position %d",
+                self.channel,
+                len(segments),
+                sum(s.row_count for s in segments),
+                sum(d.row_count for d in deltas),
+                self._position,
+            )

@@ -1,0 +1,80 @@
+"""The query node: serves channels (sealed + growing) and answers shard reads."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+import pyarrow as pa
+
+from pelagos.errors import CollectionNotLoadedError
+from pelagos.interfaces.roles import ChannelView, ShardQuery, ShardSearch, ShardSearchResult
+from pelagos.querynode.executor import query_channel, search_channel
+from pelagos.querynode.segment_view import SegmentView
+from pelagos.querynode.served_channel import ServedChannel
+from pelagos.storage.log.protocol import LogBroker
+from pelagos.storage.objects.protocol import ObjectStore
+
+log = logging.getLogger("pelagos.querynode")
+
+
+class QueryNode:
+    """Implements QueryNodeAPI."""
+
+    name = "querynode"
+
+    def __init__(
+        self,
+        *,
+        broker: LogBroker,
+        objects: ObjectStore,
+        attach_indexes: Callable[[SegmentView, ChannelView], Awaitable[None]] | None = None,
+    ) -> None:
+        self._broker = broker
+        self._objects = objects
+        self._attach_indexes = attach_indexes
+        self._channels: dict[str, ServedChannel] = {}
+
+    async def serve_channel(self, view: ChannelView) -> None:
+        if view.channel in self._channels:
+            await self._channels[view.channel].sync(view)
+            return
+        ch = ServedChannel(view, broker=self._broker, objects=self._objects, attach_indexes=self._attach_indexes)
+        self._channels[view.channel] = ch
+        await ch.start()
+
+    async def release_channel(self, channel: str) -> None:
+        ch = self._channels.pop(channel, None)
+        if ch is not None:
+            await ch.stop()
+
+    async def sync_channel(self, view: ChannelView) -> None:
+        ch = self._channels.get(view.channel)
+        if ch is not None:
+            await ch.sync(view)
+
+    async def channel_ready(self, channel: str) -> bool:
+        ch = self._channels.get(channel)
+        return ch is not None and ch.ready.is_set()
+
+    def _channel(self, channel: str) -> ServedChannel:
+        ch = self._channels.get(channel)
+        if ch is None:
+            raise CollectionNotLoadedError(f"channel {channel} is not served by this query node; load the collection")
+        return ch
+
+    async def search(self, request: ShardSearch) -> ShardSearchResult:
+        ch = self._channel(request.channel)
+        await ch.ready.wait()
+        await ch.wait_serviceable(request.guarantee_ts)
+        return await search_channel(ch, request)
+
+    async def query(self, request: ShardQuery) -> pa.Table:
+        ch = self._channel(request.channel)
+        await ch.ready.wait()
+        await ch.wait_serviceable(request.guarantee_ts)
+        return await query_channel(ch, request)
+
+    async def stop(self) -> None:
+        for ch in list(self._channels):
+            await self.release_channel(ch)

@@ -1,0 +1,71 @@
+"""What a query node searches: one sealed or growing segment, read-only.
+
+A view holds the segment's columns (an Arrow table with the pk, `_ts`,
+vectors and scalar fields), the vector matrices (zero-copy numpy views of
+the Arrow vector columns), the vector indexes built for it (if any) and the
+partition it belongs to. Liveness (deletes) is computed by the channel,
+which knows every delete that reached it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from pelagos.index.protocol import VectorIndex
+from pelagos.schema import ROW_TIMESTAMP_COLUMN, CollectionSchema
+from pelagos.schema.arrow import vectors_of
+
+
+@dataclass(eq=False)
+class SegmentView:
+    segment_id: int  # 0 for the growing data of a channel
+    partition_ids: np.ndarray  # int64 per row (growing data mixes partitions)
+    table: pa.Table
+    schema: CollectionSchema
+    indexes: dict[str, VectorIndex] = field(default_factory=dict)
+    #: min/max statistics of sealed segments, for pruning (expr FieldStats by name)
+    stats: dict[str, Any] = field(default_factory=dict)
+    _vectors: dict[str, np.ndarray] = field(default_factory=dict)
+    _pks: pa.Array | None = None
+    _ts: np.ndarray | None = None
+
+    @property
+    def num_rows(self) -> int:
+        return self.table.num_rows
+
+    @property
+    def sealed(self) -> bool:
+        return self.segment_id != 0
+
+    def vectors(self, name: str) -> np.ndarray:
+        m = self._vectors.get(name)
+        if m is None:
+            f = self.schema.field(name)
+            assert f is not None and f.dim is not None
+            m = vectors_of(self.table.column(name), f.dtype, f.dim)
+            self._vectors[name] = m
+        return m
+
+    @property
+    def pks(self) -> pa.Array:
+        if self._pks is None:
+            col = self.table.column(self.schema.primary_field.name)
+            self._pks = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+        return self._pks
+
+    @property
+    def row_ts(self) -> np.ndarray:
+        if self._ts is None:
+            self._ts = np.asarray(self.table.column(ROW_TIMESTAMP_COLUMN).to_numpy(), dtype=np.uint64)
+        return self._ts
+
+    def partition_mask(self, partition_ids: list[int]) -> np.ndarray | None:
+        """None when every row is in one of `partition_ids` (or no restriction)."""
+        if not partition_ids:
+            return None
+        mask = np.isin(self.partition_ids, np.asarray(partition_ids, dtype=np.int64))
+        return None if mask.all() else mask
