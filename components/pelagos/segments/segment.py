@@ -69,8 +69,8 @@ class SealedSegmentData:
 
     manifest: SegmentManifest
     table: pa.Table
-    _deletes: list[DeleteLog] = field(default_factory=list)
-    _pk_index: PrimaryKeyIndex | None = None
+    _deletes: list[DeleteLog] = field(default_factory=list, init=False, repr=False)
+    _pk_index: PrimaryKeyIndex | None = field(default=None, init=False, repr=False)
 
     # --- writing --------------------------------------------------------------
 
