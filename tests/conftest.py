@@ -9,4 +9,5 @@ pytest_plugins = [
     "tests.fixtures.nats",
     "tests.fixtures.etcd",
     "tests.fixtures.weed",
+    "tests.fixtures.engine",
 ]

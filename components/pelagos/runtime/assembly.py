@@ -1,0 +1,99 @@
+"""Assembling the roles into one process (standalone, and the tests).
+
+`Node` builds the timestamp oracle, the ID allocator, the coordinator, a
+data node, a query node and the proxy on three connected stores, wires them
+through their APIs, and starts and stops them in dependency order. It is a
+lifecycle Component, so standalone plugs it in like any other role.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from pelagos.coordinator.coordinator import Coordinator
+from pelagos.coordinator.idalloc import IdAllocator
+from pelagos.coordinator.tso import TimestampOracle
+from pelagos.datanode.channel_writer import DataNodeSettings
+from pelagos.datanode.datanode import DataNode
+from pelagos.proxy.proxy import Proxy
+from pelagos.proxy.writer import ChannelWriter
+from pelagos.querynode.querynode import QueryNode
+from pelagos.runtime.lifecycle import Health
+from pelagos.storage.log.protocol import LogBroker
+from pelagos.storage.meta.protocol import MetaStore
+from pelagos.storage.objects.protocol import ObjectStore
+
+log = logging.getLogger("pelagos.runtime")
+
+
+@dataclass(slots=True)
+class NodeSettings:
+    shards_num: int = 1
+    segment_max_bytes: int = 512 * 1024 * 1024
+    seal_idle_seconds: float = 600.0
+    time_tick_interval_ms: int = 200
+
+
+class Node:
+    """Every role of Pelagos in one process."""
+
+    name = "node"
+
+    def __init__(
+        self, *, broker: LogBroker, meta: MetaStore, objects: ObjectStore, settings: NodeSettings | None = None
+    ) -> None:
+        self.settings = settings or NodeSettings()
+        self.broker = broker
+        self.meta = meta
+        self.objects = objects
+        self.tso = TimestampOracle(meta)
+        self.ids = IdAllocator(meta)
+        self.coordinator = Coordinator(
+            meta, broker, self.tso.allocate, self.ids.allocate, default_shards=self.settings.shards_num
+        )
+        self.datanode = DataNode(
+            broker=broker,
+            objects=objects,
+            checkpoint=self.coordinator.catalog.checkpoint,
+            commit=self.coordinator.commit_flush,
+            allocate_ids=self.ids.allocate,
+            settings=DataNodeSettings(
+                segment_max_bytes=self.settings.segment_max_bytes,
+                seal_idle_seconds=self.settings.seal_idle_seconds,
+            ),
+        )
+        self.querynode = QueryNode(broker=broker, objects=objects)
+        self.writer = ChannelWriter(
+            broker, self.tso.allocate, tick_interval=self.settings.time_tick_interval_ms / 1000
+        )
+        self.proxy = Proxy(self.coordinator, self.writer)
+        self._started = False
+
+    async def start(self) -> None:
+        await self.tso.start()
+        await self.coordinator.start()
+        self.coordinator.register_datanode(self.datanode)
+        self.coordinator.register_querynode(self.querynode)
+        await self.coordinator.resume_workers()
+        for c in await self._all_collections():
+            self.writer.track(c)
+        await self.writer.start()
+        self._started = True
+
+    async def _all_collections(self) -> list[list[str]]:
+        out = []
+        for db in await self.coordinator.list_databases():
+            for c in await self.coordinator.list_collections(db.name):
+                out.append(c.channels)
+        return out
+
+    async def stop(self) -> None:
+        await self.writer.stop()
+        await self.querynode.stop()
+        await self.datanode.stop()
+        await self.tso.close()
+        self._started = False
+
+    def health(self) -> Health:
+        return Health(ok=self._started, detail="running" if self._started else "stopped")

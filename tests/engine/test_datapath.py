@@ -1,0 +1,159 @@
+"""The data path through every role, in process, on real stores: writes go
+through the log, data nodes seal segments, query nodes serve growing and
+sealed data, deletes and upserts apply by timestamp."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from pelagos.errors import CollectionNotFoundError, CollectionNotLoadedError, InvalidArgumentError
+from pelagos.interfaces.types import ConsistencyLevel, LoadState, QueryRequest, ReadOptions, SearchRequest
+from pelagos.runtime.assembly import Node
+from pelagos.schema import CollectionSchema, DataType, FieldSchema
+from pelagos.schema.arrow import vector_column
+from tests.fixtures.engine import unique_name
+
+DIM = 8
+STRONG = ReadOptions(consistency_level=ConsistencyLevel.STRONG)
+
+
+def schema(auto_id: bool = False) -> CollectionSchema:
+    return CollectionSchema(
+        fields=[
+            FieldSchema("id", DataType.INT64, is_primary=True, auto_id=auto_id),
+            FieldSchema("vec", DataType.FLOAT_VECTOR, dim=DIM),
+            FieldSchema("tag", DataType.VARCHAR, max_length=16),
+            FieldSchema("n", DataType.INT32),
+        ]
+    )
+
+
+def rows(ids: np.ndarray, seed: int = 0) -> tuple[pa.Table, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    vecs = rng.standard_normal((len(ids), DIM)).astype(np.float32)
+    table = pa.table(
+        {
+            "id": pa.array(ids, pa.int64()),
+            "vec": vector_column(vecs, DataType.FLOAT_VECTOR, DIM),
+            "tag": pa.array([f"t{i % 5}" for i in ids]),
+            "n": pa.array((ids % 7).astype(np.int32)),
+        }
+    )
+    return table, vecs
+
+
+async def make_loaded(node: Node, name: str) -> None:
+    await node.proxy.create_collection("default", name, schema(), consistency_level=ConsistencyLevel.STRONG)
+    await node.proxy.load("default", name, [])
+    for _ in range(200):
+        if await node.proxy.load_state("default", name, []) == LoadState.LOADED:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("collection did not load")
+
+
+async def count(node: Node, name: str, flt: str = "") -> int:
+    r = await node.proxy.query(
+        QueryRequest(db="default", collection=name, filter=flt, output_fields=["count(*)"], options=STRONG)
+    )
+    return int(r.table.column("count(*)")[0].as_py())
+
+
+async def test_insert_query_search_growing_then_sealed(engine_node: Node) -> None:
+    p = engine_node.proxy
+    name = unique_name()
+    await make_loaded(engine_node, name)
+    ids = np.arange(1, 301)
+    table, vecs = rows(ids)
+    res = await p.insert("default", name, None, table)
+    assert res.insert_count == 300 and res.ids.to_pylist() == ids.tolist()
+    assert await count(engine_node, name) == 300
+    q = await p.query(
+        QueryRequest(db="default", collection=name, filter="n == 3", output_fields=["tag"], options=STRONG)
+    )
+    expected = sorted(int(i) for i in ids if i % 7 == 3)
+    assert sorted(q.table.column("id").to_pylist()) == expected
+    # exact search over growing data: the query vector itself is the best hit
+    s = await p.search(
+        SearchRequest(
+            db="default", collection=name, vectors=vecs[[10, 20]], limit=5, metric_type="L2",
+            output_fields=["tag"], options=STRONG,
+        )
+    )
+    assert s.topks.tolist() == [5, 5]
+    assert s.ids.to_pylist()[0] == 11 and s.ids.to_pylist()[5] == 21
+    assert s.fields.column("tag").to_pylist()[0] == "t1"
+    # flush seals; the same answers come from sealed segments
+    info = (await p.flush("default", [name]))[0]
+    for _ in range(300):
+        if await p.flush_state("default", name, info.flush_ts):
+            break
+        await asyncio.sleep(0.02)
+    assert await p.flush_state("default", name, info.flush_ts)
+    assert await p.collection_row_count("default", name) == 300
+    for _ in range(100):  # the query node adopts the sealed state right after the commit
+        if all(not ch.growing_view() for ch in engine_node.querynode._channels.values() if name in ch.collection.name):
+            break
+        await asyncio.sleep(0.02)
+    assert await count(engine_node, name) == 300
+    s2 = await p.search(
+        SearchRequest(db="default", collection=name, vectors=vecs[[10, 20]], limit=5, metric_type="L2", options=STRONG)
+    )
+    assert s2.ids.to_pylist() == s.ids.to_pylist()
+    np.testing.assert_allclose(s2.scores, s.scores, rtol=1e-5)
+
+
+async def test_delete_and_upsert_apply_across_growing_and_sealed(engine_node: Node) -> None:
+    p = engine_node.proxy
+    name = unique_name()
+    await make_loaded(engine_node, name)
+    table, _ = rows(np.arange(1, 101))
+    await p.insert("default", name, None, table)
+    info = (await p.flush("default", [name]))[0]
+    while not await p.flush_state("default", name, info.flush_ts):
+        await asyncio.sleep(0.02)
+    d = await p.delete("default", name, None, "id in [1, 2, 3]")
+    assert d.delete_count == 3
+    d2 = await p.delete("default", name, None, "n == 0")  # by filter: ids 7, 14, ..., 98
+    assert d2.delete_count == 14
+    assert await count(engine_node, name) == 100 - 3 - 14
+    up, _ = rows(np.array([5, 6, 1000]), seed=9)
+    up = up.set_column(3, "n", pa.array([42, 42, 42], pa.int32()))
+    r = await p.upsert("default", name, None, up)
+    assert r.upsert_count == 3
+    assert await count(engine_node, name) == 100 - 3 - 14 + 1
+    got = await p.query(
+        QueryRequest(db="default", collection=name, filter="id in [5, 6, 1000]", output_fields=["n"], options=STRONG)
+    )
+    assert sorted(zip(got.table.column("id").to_pylist(), got.table.column("n").to_pylist(), strict=True)) == [
+        (5, 42), (6, 42), (1000, 42)
+    ]
+    info = (await p.flush("default", [name]))[0]
+    while not await p.flush_state("default", name, info.flush_ts):
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0.2)
+    assert await count(engine_node, name) == 100 - 3 - 14 + 1
+    assert await count(engine_node, name, "n == 42") == 3
+
+
+async def test_errors_are_typed(engine_node: Node) -> None:
+    p = engine_node.proxy
+    with pytest.raises(CollectionNotFoundError):
+        await p.describe_collection("default", unique_name("missing"))
+    name = unique_name()
+    await p.create_collection("default", name, schema())
+    bad, _ = rows(np.arange(3))
+    with pytest.raises(InvalidArgumentError, match="dim"):
+        await p.insert(
+            "default", name, None,
+            bad.set_column(1, "vec", vector_column(np.zeros((3, 4), np.float32), DataType.FLOAT_VECTOR, 4)),
+        )
+    long_tag = bad.set_column(2, "tag", pa.array(["x" * 17, "a", "b"]))
+    with pytest.raises(InvalidArgumentError, match="exceeds max length"):
+        await p.insert("default", name, None, long_tag)
+    with pytest.raises(CollectionNotLoadedError):
+        await p.query(QueryRequest(db="default", collection=name, filter="id > 0", options=STRONG))
