@@ -15,7 +15,10 @@ Invariants:
   exactly once (see chunking.py for what a position means for chunked
   payloads and how chunks from before the start are fetched back);
 - `next_batch` returns as soon as at least one whole payload is ready, or an
-  empty list once `timeout` has passed; it never raises a nats exception.
+  empty list once `timeout` has passed; when the connection is down for the
+  whole `timeout` it raises StoreUnavailableError, and the subscription
+  carries on from where it was once the server is back; it never raises a
+  nats exception.
 """
 
 from __future__ import annotations
@@ -171,6 +174,8 @@ class JetStreamSubscription:
                 return self._take(max_messages)
             remaining = deadline - loop.time()
             if remaining <= 0:
+                if not self._nc.is_connected:
+                    raise unavailable(f"read of channel {self.channel!r} (the connection is down)")
                 return []
             if self._nc.is_closed:
                 raise unavailable(f"read of channel {self.channel!r}")
