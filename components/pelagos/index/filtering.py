@@ -1,0 +1,112 @@
+"""Filtered search: how an `allowed` bitset of segment rows is honoured.
+
+Invariants:
+- `allowed` is a bool array with one entry per indexed row; only rows where
+  it is True may be returned. None means every row.
+- A `FilterPlan` says which of four cases applies: every row allowed (search
+  unfiltered), none (return nothing), few (search the allowed rows exactly) or
+  some (search the index with a faiss IDSelectorBitmap and a wider search).
+- Widening keeps the expected number of allowed candidates what it would be
+  unfiltered: ef and nprobe are divided by the allowed fraction (capped at
+  the row count, resp. nlist). For IVF that alone ends in an exhaustive scan
+  of the allowed rows' codes when the filter is very selective, because the
+  selector skips disallowed codes before computing a distance.
+- HNSW cannot skip disallowed nodes while walking the graph, so with a
+  selective filter it is cheaper and exact to score the allowed rows
+  directly: `prefer_exact` compares the rows an exact scan scores with the
+  distances the widened graph walk computes (ef * 2M, each costing about
+  GRAPH_STEP_COST dense GEMM distances) and goes exact when the scan is
+  cheaper or at most EXACT_MIN_ROWS rows are allowed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from pelagos.errors import InvalidArgumentError
+from pelagos.index.faiss_api import faiss
+
+#: Always score this many allowed rows exactly rather than walk a graph.
+EXACT_MIN_ROWS = 2048
+#: A distance computed in a graph walk costs about this many distances of a dense scan.
+GRAPH_STEP_COST = 4.0
+
+
+@dataclass(slots=True)
+class FilterPlan:
+    count: int
+    allowed_count: int
+    #: the allowed rows (sorted), for the exact path
+    rows: npt.NDArray[np.int64] | None = None
+    #: the bitset itself, one bool per row
+    mask: npt.NDArray[np.bool_] | None = None
+    #: the bitset as faiss wants it (little-endian bit order), kept alive while the selector is
+    _bits: npt.NDArray[np.uint8] | None = None
+    _selector: Any = None
+
+    @property
+    def everything(self) -> bool:
+        return self.allowed_count == self.count
+
+    @property
+    def nothing(self) -> bool:
+        return self.allowed_count == 0
+
+    @property
+    def fraction(self) -> float:
+        return self.allowed_count / self.count if self.count else 0.0
+
+    def selector(self) -> Any:
+        """A faiss IDSelectorBitmap over the allowed rows (None when every row is allowed)."""
+        if self.everything:
+            return None
+        if self._selector is None:
+            raise AssertionError("plan_filter made no bitmap for this plan")
+        return self._selector
+
+    def allowed_mask(self) -> npt.NDArray[np.bool_]:
+        if self.mask is None:
+            raise AssertionError("plan_filter kept no mask for this plan")
+        return self.mask
+
+    def allowed_rows(self) -> npt.NDArray[np.int64]:
+        if self.rows is None:
+            raise AssertionError("plan_filter kept no row list for this plan")
+        return self.rows
+
+
+def plan_filter(allowed: npt.NDArray[np.bool_] | None, count: int) -> FilterPlan:
+    """Check the bitset and precompute what the search paths need."""
+    if allowed is None:
+        return FilterPlan(count, count)
+    mask = np.asarray(allowed)
+    if mask.dtype != np.bool_ or mask.ndim != 1 or len(mask) != count:
+        raise InvalidArgumentError(
+            f"allowed must be a 1-D bool array with one entry per row ({count}), "
+            f"got dtype {mask.dtype} shape {mask.shape}"
+        )
+    rows = np.flatnonzero(mask).astype(np.int64)
+    plan = FilterPlan(count, len(rows), rows=rows, mask=mask)
+    if 0 < len(rows) < count:
+        plan._bits = np.packbits(mask, bitorder="little")
+        plan._selector = faiss.IDSelectorBitmap(count, faiss.swig_ptr(plan._bits))
+    return plan
+
+
+def widened(width: int, fraction: float, cap: int) -> int:
+    """A search width scaled up by 1 / fraction, between width and cap."""
+    if fraction <= 0:
+        return max(width, cap)
+    return max(width, min(cap, math.ceil(width / fraction)))
+
+
+def prefer_exact(plan: FilterPlan, ef: int, hnsw_m: int) -> bool:
+    """HNSW: is scoring the allowed rows exactly cheaper than the widened graph walk?"""
+    if plan.allowed_count <= EXACT_MIN_ROWS:
+        return True
+    return plan.allowed_count <= GRAPH_STEP_COST * ef * 2 * hnsw_m

@@ -1,0 +1,253 @@
+"""FaissFloatIndex: FLAT, IVF_FLAT, IVF_SQ8, IVF_PQ and HNSW over float32 vectors.
+
+Invariants:
+- L2 uses faiss METRIC_L2 (squared distances); IP and COSINE use
+  METRIC_INNER_PRODUCT, COSINE on vectors normalised at build and at query.
+- Small segments never fail to build: IVF nlist is clamped to the row count,
+  IVF_PQ nbits to floor(log2(rows)), and a single-row IVF_PQ segment is
+  stored flat; each clamp is written to `info["notes"]`. Zero rows make an
+  empty index that returns nothing.
+- Search widths come from SearchParams (ef for HNSW, nprobe for IVF, with
+  Milvus's defaults) and are passed per call through faiss SearchParameters,
+  never set on the shared index, so concurrent searches do not interfere.
+- Filtered search follows filtering.py: faiss IDSelectorBitmap with widened
+  ef / nprobe, or for HNSW an exact scan of the allowed rows' stored vectors
+  (IndexHNSWFlat keeps the raw vectors in its flat storage).
+- Faiss calls run with threads.threads_for_search(nq) OpenMP threads.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from pelagos.errors import IndexParamError
+from pelagos.index import container
+from pelagos.index.exact import exact_knn, exact_range, normalize_rows
+from pelagos.index.faiss_api import faiss
+from pelagos.index.filtering import FilterPlan, plan_filter, prefer_exact, widened
+from pelagos.index.inputs import as_vectors, check_k
+from pelagos.index.kinds import IndexType, MetricType
+from pelagos.index.results import RangeResult, TopK, in_range, pad_missing, padded
+from pelagos.index.search_params import SearchParams, check_range
+from pelagos.index.spec import IndexSpec
+from pelagos.index.threads import faiss_threads, threads_for_build, threads_for_search
+
+KIND = "faiss_float"
+#: What the built faiss index is, which may be simpler than the spec asks when rows are few.
+STRUCTURES = ("empty", "flat", "hnsw", "ivf")
+
+
+class FaissFloatIndex:
+    def __init__(self, spec: IndexSpec) -> None:
+        if spec.is_binary:
+            raise IndexParamError(f"{spec} is a binary index; use FaissBinaryIndex")
+        self._spec = spec
+        self._index: Any = None
+        self._structure = "empty"
+        self._count = 0
+        self._nlist = 0
+        self._info: dict[str, Any] = self._base_info(0)
+
+    @property
+    def spec(self) -> IndexSpec:
+        return self._spec
+
+    @property
+    def count(self) -> int:
+        return self._count
+
+    @property
+    def info(self) -> Mapping[str, Any]:
+        return self._info
+
+    # --- build -----------------------------------------------------------------
+
+    def build(self, vectors: npt.NDArray[Any]) -> None:
+        x = self._prepare(vectors, "vectors")
+        n = len(x)
+        self._info = self._base_info(n)
+        self._count = n
+        if n == 0:
+            self._index, self._structure, self._nlist = None, "empty", 0
+            return
+        index = self._make(n)
+        with faiss_threads(threads_for_build(n, self._spec.dim)):
+            if not index.is_trained:
+                index.train(x)
+            index.add(x)
+        self._index = index
+
+    def _make(self, n: int) -> Any:
+        spec, d = self._spec, self._spec.dim
+        fm = faiss.METRIC_L2 if spec.metric is MetricType.L2 else faiss.METRIC_INNER_PRODUCT
+        notes: list[str] = self._info["notes"]
+        effective: dict[str, int] = self._info["params"]
+        t = spec.index_type
+        if t is IndexType.FLAT or (t is IndexType.IVF_PQ and n < 2):
+            if t is not IndexType.FLAT:
+                notes.append(f"{n} row is too few to train {t}; stored flat (exact)")
+            self._structure = "flat"
+            return faiss.IndexFlat(d, fm)
+        if t is IndexType.HNSW:
+            assert spec.hnsw_m is not None and spec.ef_construction is not None
+            index = faiss.IndexHNSWFlat(d, spec.hnsw_m, fm)
+            index.hnsw.efConstruction = spec.ef_construction
+            self._structure = "hnsw"
+            return index
+        assert spec.nlist is not None
+        nlist = min(spec.nlist, n)
+        if nlist < spec.nlist:
+            notes.append(f"nlist clamped from {spec.nlist} to {nlist}: only {n} rows to train on")
+        effective["nlist"] = nlist
+        quantizer = faiss.IndexFlat(d, fm)
+        if t is IndexType.IVF_FLAT:
+            index = faiss.IndexIVFFlat(quantizer, d, nlist, fm)
+        elif t is IndexType.IVF_SQ8:
+            index = faiss.IndexIVFScalarQuantizer(quantizer, d, nlist, faiss.ScalarQuantizer.QT_8bit, fm)
+        else:
+            assert spec.m is not None and spec.nbits is not None
+            nbits = min(spec.nbits, math.floor(math.log2(n)))
+            if nbits < spec.nbits:
+                notes.append(f"nbits clamped from {spec.nbits} to {nbits}: only {n} rows to train on")
+            effective["nbits"] = nbits
+            index = faiss.IndexIVFPQ(quantizer, d, nlist, spec.m, nbits, fm)
+            index.pq.cp.min_points_per_centroid = 1
+        # Small segments: train on what there is without faiss's stderr warnings.
+        index.cp.min_points_per_centroid = 1
+        self._structure = "ivf"
+        self._nlist = nlist
+        return index
+
+    # --- search ----------------------------------------------------------------
+
+    def search(
+        self,
+        queries: npt.NDArray[Any],
+        k: int,
+        params: SearchParams | None = None,
+        allowed: npt.NDArray[np.bool_] | None = None,
+    ) -> TopK:
+        k = check_k(k)
+        q = self._prepare(queries, "queries")
+        metric = self._spec.metric
+        plan = plan_filter(allowed, self._count)
+        if self._index is None or len(q) == 0 or plan.nothing:
+            return padded(len(q), k, metric)
+        params = params or SearchParams()
+        exact_rows = self._exact_rows(plan, params.ef_for(k))
+        if exact_rows is not None:
+            return exact_knn(q, self._raw_vectors()[exact_rows], k, metric, row_ids=exact_rows)
+        with faiss_threads(threads_for_search(len(q))):
+            scores, ids = self._index.search(q, k, params=self._faiss_params(plan, params, k))
+        return pad_missing(scores, ids, metric)
+
+    def range_search(
+        self,
+        queries: npt.NDArray[Any],
+        radius: float,
+        range_filter: float | None = None,
+        params: SearchParams | None = None,
+        allowed: npt.NDArray[np.bool_] | None = None,
+    ) -> RangeResult:
+        metric = self._spec.metric
+        check_range(radius, range_filter, metric)
+        q = self._prepare(queries, "queries")
+        plan = plan_filter(allowed, self._count)
+        if self._index is None or len(q) == 0 or plan.nothing:
+            return RangeResult.empty(len(q), metric)
+        params = params or SearchParams()
+        exact_rows = self._exact_rows(plan, params.ef_for(1))
+        if exact_rows is not None:
+            data = self._raw_vectors()[exact_rows]
+            return exact_range(q, data, metric, radius, range_filter, row_ids=exact_rows)
+        with faiss_threads(threads_for_search(len(q))):
+            lims, scores, ids = self._index.range_search(
+                q, radius, params=self._faiss_params(plan, params, 1)
+            )
+        lims = np.asarray(lims, dtype=np.int64)
+        qidx = np.repeat(np.arange(len(q), dtype=np.int64), np.diff(lims))
+        keep = in_range(scores, radius, range_filter, metric)
+        return RangeResult.from_triples(
+            qidx[keep], scores[keep], np.asarray(ids, dtype=np.int64)[keep], len(q), metric
+        )
+
+    def _exact_rows(self, plan: FilterPlan, ef: int) -> npt.NDArray[np.int64] | None:
+        """The allowed rows when an exact scan beats the filtered graph walk (HNSW only)."""
+        if self._structure != "hnsw" or plan.everything:
+            return None
+        assert self._spec.hnsw_m is not None
+        if prefer_exact(plan, widened(ef, plan.fraction, max(ef, self._count)), self._spec.hnsw_m):
+            return plan.allowed_rows()
+        return None
+
+    def _faiss_params(self, plan: FilterPlan, params: SearchParams, k: int) -> Any:
+        sel = plan.selector()
+        if self._structure == "hnsw":
+            ef = params.ef_for(k)
+            if not plan.everything:
+                ef = widened(ef, plan.fraction, max(ef, self._count))
+            return faiss.SearchParametersHNSW(efSearch=ef, sel=sel)
+        if self._structure == "ivf":
+            nprobe = params.nprobe_for(self._nlist)
+            if not plan.everything:
+                nprobe = widened(nprobe, plan.fraction, self._nlist)
+            return faiss.SearchParametersIVF(nprobe=nprobe, sel=sel)
+        return faiss.SearchParameters(sel=sel) if sel is not None else None
+
+    def _raw_vectors(self) -> npt.NDArray[np.float32]:
+        """The stored vectors of an HNSW index, as a zero-copy view of its flat storage."""
+        storage = faiss.downcast_index(self._index.storage)
+        d = self._spec.dim
+        flat = faiss.rev_swig_ptr(storage.get_xb(), self._count * d)
+        return np.asarray(flat, dtype=np.float32).reshape(self._count, d)
+
+    # --- persistence -----------------------------------------------------------
+
+    def serialize(self) -> bytes:
+        header = {
+            "kind": KIND,
+            "spec": self._spec.to_dict(),
+            "count": self._count,
+            "info": self._info,
+            "structure": self._structure,
+            "nlist": self._nlist,
+        }
+        blob = b"" if self._index is None else faiss.serialize_index(self._index).tobytes()
+        return container.pack(header, {"faiss": blob})
+
+    @classmethod
+    def load(cls, spec: IndexSpec, data: bytes) -> FaissFloatIndex:
+        header, sections = container.unpack(data)
+        stored = IndexSpec.from_dict(header["spec"])
+        if header.get("kind") != KIND or not stored.same_index(spec):
+            raise IndexParamError(
+                f"serialized index is {header.get('kind')} {stored}, not {spec}; rebuild it"
+            )
+        index = cls(spec)
+        index._count = int(header["count"])
+        index._info = dict(header["info"])
+        index._structure = str(header["structure"])
+        index._nlist = int(header["nlist"])
+        if index._structure != "empty":
+            index._index = faiss.deserialize_index(np.frombuffer(sections["faiss"], dtype=np.uint8))
+        return index
+
+    # --- helpers ---------------------------------------------------------------
+
+    def _prepare(self, x: npt.NDArray[Any], what: str) -> npt.NDArray[np.float32]:
+        rows = as_vectors(x, self._spec, what)
+        return normalize_rows(rows) if self._spec.metric is MetricType.COSINE else rows
+
+    def _base_info(self, n: int) -> dict[str, Any]:
+        return {
+            "index_type": str(self._spec.index_type),
+            "metric_type": str(self._spec.metric),
+            "rows": n,
+            "params": dict(self._spec.build_params()),
+            "notes": [],
+        }

@@ -1,0 +1,14 @@
+"""An IndexSpec from the string parameters an index was created with (as stored in the catalog)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from pelagos.index.spec import IndexSpec
+
+META_KEYS = ("index_type", "metric_type")
+
+
+def spec_from_params(params: Mapping[str, str], dim: int, is_binary: bool) -> IndexSpec:
+    rest = {k: v for k, v in params.items() if k not in META_KEYS}
+    return IndexSpec.parse(params.get("index_type"), params.get("metric_type"), rest, dim, is_binary)
