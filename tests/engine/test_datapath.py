@@ -80,8 +80,13 @@ async def test_insert_query_search_growing_then_sealed(engine_node: Node) -> Non
     # exact search over growing data: the query vector itself is the best hit
     s = await p.search(
         SearchRequest(
-            db="default", collection=name, vectors=vecs[[10, 20]], limit=5, metric_type="L2",
-            output_fields=["tag"], options=STRONG,
+            db="default",
+            collection=name,
+            vectors=vecs[[10, 20]],
+            limit=5,
+            metric_type="L2",
+            output_fields=["tag"],
+            options=STRONG,
         )
     )
     assert s.topks.tolist() == [5, 5]
@@ -96,12 +101,18 @@ async def test_insert_query_search_growing_then_sealed(engine_node: Node) -> Non
     assert await p.flush_state("default", name, info.flush_ts)
     assert await p.collection_row_count("default", name) == 300
     for _ in range(100):  # the query node adopts the sealed state right after the commit
-        if all(not ch.growing_view() for ch in engine_node.querynode._channels.values() if name in ch.collection.name):
+        if all(
+            not ch.growing_view()
+            for ch in engine_node.querynode._channels.values()
+            if name in ch.collection.name
+        ):
             break
         await asyncio.sleep(0.02)
     assert await count(engine_node, name) == 300
     s2 = await p.search(
-        SearchRequest(db="default", collection=name, vectors=vecs[[10, 20]], limit=5, metric_type="L2", options=STRONG)
+        SearchRequest(
+            db="default", collection=name, vectors=vecs[[10, 20]], limit=5, metric_type="L2", options=STRONG
+        )
     )
     assert s2.ids.to_pylist() == s.ids.to_pylist()
     np.testing.assert_allclose(s2.scores, s.scores, rtol=1e-5)
@@ -127,11 +138,13 @@ async def test_delete_and_upsert_apply_across_growing_and_sealed(engine_node: No
     assert r.upsert_count == 3
     assert await count(engine_node, name) == 100 - 3 - 14 + 1
     got = await p.query(
-        QueryRequest(db="default", collection=name, filter="id in [5, 6, 1000]", output_fields=["n"], options=STRONG)
+        QueryRequest(
+            db="default", collection=name, filter="id in [5, 6, 1000]", output_fields=["n"], options=STRONG
+        )
     )
-    assert sorted(zip(got.table.column("id").to_pylist(), got.table.column("n").to_pylist(), strict=True)) == [
-        (5, 42), (6, 42), (1000, 42)
-    ]
+    assert sorted(
+        zip(got.table.column("id").to_pylist(), got.table.column("n").to_pylist(), strict=True)
+    ) == [(5, 42), (6, 42), (1000, 42)]
     info = (await p.flush("default", [name]))[0]
     while not await p.flush_state("default", name, info.flush_ts):
         await asyncio.sleep(0.02)
@@ -149,7 +162,9 @@ async def test_errors_are_typed(engine_node: Node) -> None:
     bad, _ = rows(np.arange(3))
     with pytest.raises(InvalidArgumentError, match="dim"):
         await p.insert(
-            "default", name, None,
+            "default",
+            name,
+            None,
             bad.set_column(1, "vec", vector_column(np.zeros((3, 4), np.float32), DataType.FLOAT_VECTOR, 4)),
         )
     long_tag = bad.set_column(2, "tag", pa.array(["x" * 17, "a", "b"]))

@@ -182,7 +182,9 @@ class Catalog:
         return [index_from_dict(d) for d in await self._load_prefix(f"idx/{collection_id}/")]
 
     async def save_segment_index(self, s: SegmentIndexInfo) -> None:
-        await self.meta.put(f"segidx/{s.collection_id}/{s.segment_id}/{s.index_id}", _dumps(dataclasses.asdict(s)))
+        await self.meta.put(
+            f"segidx/{s.collection_id}/{s.segment_id}/{s.index_id}", _dumps(dataclasses.asdict(s))
+        )
 
     async def segment_indexes(self, collection_id: int) -> list[SegmentIndexInfo]:
         return [SegmentIndexInfo(**d) for d in await self._load_prefix(f"segidx/{collection_id}/")]

@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 from pelagos.coordinator.catalog import Catalog
+from pelagos.coordinator.indexes import IndexCoordinator
 from pelagos.errors import (
     AliasNotFoundError,
     AlreadyExistsError,
@@ -32,7 +33,14 @@ from pelagos.errors import (
     PartitionNotFoundError,
 )
 from pelagos.interfaces.messages import channel_name
-from pelagos.interfaces.roles import ChannelView, DataNodeAPI, FlushCommit, QueryNodeAPI, SegmentInfo
+from pelagos.interfaces.roles import (
+    ChannelView,
+    DataNodeAPI,
+    FlushCommit,
+    IndexNodeAPI,
+    QueryNodeAPI,
+    SegmentInfo,
+)
 from pelagos.interfaces.types import (
     DEFAULT_DATABASE,
     DEFAULT_PARTITION,
@@ -40,6 +48,7 @@ from pelagos.interfaces.types import (
     CollectionInfo,
     ConsistencyLevel,
     DatabaseInfo,
+    IndexInfo,
     LoadState,
     PartitionInfo,
 )
@@ -79,15 +88,16 @@ class Coordinator:
         self.querynodes: list[QueryNodeAPI] = []
         #: channel -> index into self.querynodes of its leader
         self._leaders: dict[str, int] = {}
-        #: called with (collection, new segments) after each flush commit (index tasks)
-        self.on_segments_sealed: list[Callable[[CollectionInfo, list[SegmentInfo]], Awaitable[None]]] = []
+        self.index = IndexCoordinator(self.catalog, allocate_ids, self.sync_collection)
 
     # --- lifecycle ------------------------------------------------------------------
     async def start(self) -> None:
         for db in await self.catalog.databases():
             self._databases[db.name] = db
         if DEFAULT_DATABASE not in self._databases:
-            db = DatabaseInfo(name=DEFAULT_DATABASE, database_id=1, created_ts=await self.allocate_timestamp())
+            db = DatabaseInfo(
+                name=DEFAULT_DATABASE, database_id=1, created_ts=await self.allocate_timestamp()
+            )
             await self.catalog.save_database(db)
             self._databases[db.name] = db
         for c in await self.catalog.collections():
@@ -96,6 +106,7 @@ class Coordinator:
             self._aliases[(db_name, alias)] = cid
         for cid, load in (await self.catalog.loads()).items():
             self._loads[cid] = list(load.get("partitions", []))
+        await self.index.load(list(self._collections))
 
     async def resume_workers(self) -> None:
         """After the nodes registered: data nodes watch every channel, loads are served again."""
@@ -106,12 +117,17 @@ class Coordinator:
             c = self._collections.get(cid)
             if c is not None:
                 await self._serve(c)
+        for c in list(self._collections.values()):
+            await self.index.schedule(c, await self.catalog.segments(c.collection_id))
 
     def register_datanode(self, node: DataNodeAPI) -> None:
         self.datanodes.append(node)
 
     def register_querynode(self, node: QueryNodeAPI) -> None:
         self.querynodes.append(node)
+
+    def register_indexnode(self, node: IndexNodeAPI) -> None:
+        self.index.indexnodes.append(node)
 
     # --- time and ids ------------------------------------------------------------------
     async def allocate_timestamp(self, count: int = 1) -> int:
@@ -179,7 +195,9 @@ class Coordinator:
         self.database(db)
         c = self._find(db, name)
         if c is None:
-            raise CollectionNotFoundError(f"collection not found[database={db or DEFAULT_DATABASE}][collection={name}]")
+            raise CollectionNotFoundError(
+                f"collection not found[database={db or DEFAULT_DATABASE}][collection={name}]"
+            )
         return self._with_aliases(c)
 
     def collection_by_id(self, collection_id: int) -> CollectionInfo:
@@ -217,7 +235,9 @@ class Coordinator:
             if schema.partition_key_field is not None:
                 n = num_partitions or DEFAULT_PARTITION_KEY_PARTITIONS
                 if n > MAX_PARTITIONS:
-                    raise InvalidArgumentError(f"partition number ({n}) exceeds max configuration ({MAX_PARTITIONS})")
+                    raise InvalidArgumentError(
+                        f"partition number ({n}) exceeds max configuration ({MAX_PARTITIONS})"
+                    )
                 first = await self.allocate_ids(n)
                 partitions = [PartitionInfo(f"{DEFAULT_PARTITION}_{i}", first + i, ts) for i in range(n)]
             else:
@@ -258,6 +278,7 @@ class Coordinator:
             await self.catalog.delete_collection(c.collection_id)
             del self._collections[c.collection_id]
             self._loads.pop(c.collection_id, None)
+            self.index.forget(c.collection_id)
         await self._release(c)
         for ch in c.channels:
             for node in self.datanodes:
@@ -286,10 +307,14 @@ class Coordinator:
             if self._find(target_db, new) is not None:
                 raise AlreadyExistsError(f"duplicated new collection name {new} in database {target_db}")
             if any(cid == c.collection_id for cid in self._aliases.values()) and target_db != c.db:
-                raise InvalidArgumentError("fail to rename collection to different database, must drop all aliases")
+                raise InvalidArgumentError(
+                    "fail to rename collection to different database, must drop all aliases"
+                )
             await self._update(replace(c, name=new, db=target_db, aliases=[]))
 
-    async def alter_collection(self, db: str, name: str, properties: dict[str, str], delete_keys: list[str]) -> None:
+    async def alter_collection(
+        self, db: str, name: str, properties: dict[str, str], delete_keys: list[str]
+    ) -> None:
         async with self._lock:
             c = self.collection(db, name)
             props = {k: v for k, v in {**c.properties, **properties}.items() if k not in delete_keys}
@@ -304,7 +329,9 @@ class Coordinator:
             if any(p.name == partition for p in c.partitions):
                 raise AlreadyExistsError(f"partition already exists: {partition}")
             if len(c.partitions) >= MAX_PARTITIONS:
-                raise InvalidArgumentError(f"partition number ({len(c.partitions) + 1}) exceeds max configuration ({MAX_PARTITIONS})")
+                raise InvalidArgumentError(
+                    f"partition number ({len(c.partitions) + 1}) exceeds max configuration ({MAX_PARTITIONS})"
+                )
             p = PartitionInfo(partition, await self.allocate_ids(1), await self.allocate_timestamp())
             await self._update(replace(c, partitions=[*c.partitions, p], aliases=[]))
 
@@ -320,8 +347,12 @@ class Coordinator:
                 return
             loaded = self._loads.get(c.collection_id)
             if loaded is not None and (not loaded or p.partition_id in loaded):
-                raise InvalidArgumentError(f"partition {partition} cannot be dropped, partition is loaded, please release it first")
-            await self._update(replace(c, partitions=[q for q in c.partitions if q.name != partition], aliases=[]))
+                raise InvalidArgumentError(
+                    f"partition {partition} cannot be dropped, partition is loaded, please release it first"
+                )
+            await self._update(
+                replace(c, partitions=[q for q in c.partitions if q.name != partition], aliases=[])
+            )
 
     def partition_ids(self, c: CollectionInfo, names: list[str]) -> list[int]:
         out = []
@@ -340,7 +371,9 @@ class Coordinator:
             if c.name != collection:
                 raise InvalidArgumentError(f"cannot create alias {alias} on an alias {collection}")
             if (db, alias) in self._aliases:
-                raise AlreadyExistsError(f"alias exists and already aliased to another collection, alias: {alias}")
+                raise AlreadyExistsError(
+                    f"alias exists and already aliased to another collection, alias: {alias}"
+                )
             if self._find(db, alias) is not None:
                 raise AlreadyExistsError(f"alias {alias} conflicts with an existing collection name")
             await self.catalog.save_alias(db, alias, c.collection_id)
@@ -395,8 +428,7 @@ class Coordinator:
         if commit.collection_id in self._loads:
             await self._sync(c, commit.channel)
         if commit.segments:
-            for hook in self.on_segments_sealed:
-                await hook(c, commit.segments)
+            await self.index.schedule(c, commit.segments)
 
     async def segments(self, collection_id: int) -> list[SegmentInfo]:
         return await self.catalog.segments(collection_id)
@@ -411,12 +443,34 @@ class Coordinator:
             segments=segs,
             deltas=deltas,
             checkpoint=await self.catalog.checkpoint(channel),
-            indexes=[i for i in await self.catalog.segment_indexes(c.collection_id) if i.segment_id in seg_ids],
-            index_specs=await self.catalog.indexes(c.collection_id),
+            indexes=[i for i in self.index.built(c.collection_id) if i.segment_id in seg_ids],
+            index_specs=self.index.indexes(c.collection_id),
         )
 
     async def checkpoints(self, c: CollectionInfo) -> list[int]:
         return [(await self.catalog.checkpoint(ch)).ts for ch in c.channels]
+
+    # --- indexes ------------------------------------------------------------------------------
+    async def create_index(
+        self, c: CollectionInfo, field_name: str, index_name: str, params: dict[str, str]
+    ) -> None:
+        await self.index.create(c, field_name, index_name, params)
+
+    async def describe_index(self, c: CollectionInfo, field_name: str, index_name: str) -> list[IndexInfo]:
+        return self.index.describe(c, field_name, index_name, await self.catalog.segments(c.collection_id))
+
+    async def drop_index(self, c: CollectionInfo, field_name: str, index_name: str) -> None:
+        if c.collection_id in self._loads and any(
+            i.field_name == field_name or i.index_name == index_name
+            for i in self.index.indexes(c.collection_id)
+        ):
+            raise InvalidArgumentError(
+                "index cannot be dropped, collection is loaded, please release it first"
+            )
+        await self.index.drop(c, field_name, index_name)
+
+    def index_metric(self, collection_id: int, field_name: str) -> str | None:
+        return self.index.metric(collection_id, field_name)
 
     # --- loads --------------------------------------------------------------------------------------
     def leader(self, channel: str) -> QueryNodeAPI:
@@ -424,7 +478,9 @@ class Coordinator:
         if idx is None:
             from pelagos.errors import CollectionNotLoadedError
 
-            raise CollectionNotLoadedError(f"channel {channel} is not served by any query node; load the collection")
+            raise CollectionNotLoadedError(
+                f"channel {channel} is not served by any query node; load the collection"
+            )
         return self.querynodes[idx]
 
     def is_loaded(self, collection_id: int) -> bool:

@@ -98,7 +98,9 @@ class ProxyAPI(Protocol):
         """`rows` holds user fields by name (and `$meta` JSON text for dynamic keys)."""
         ...
 
-    async def upsert(self, db: str, collection: str, partition: str | None, rows: pa.Table) -> MutationResult: ...
+    async def upsert(
+        self, db: str, collection: str, partition: str | None, rows: pa.Table
+    ) -> MutationResult: ...
 
     async def delete(
         self,

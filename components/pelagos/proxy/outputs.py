@@ -46,9 +46,7 @@ def plan_outputs(schema: CollectionSchema, requested: list[str], *, for_query: b
         f = schema.field(name)
         if f is not None and not f.is_dynamic:
             add(name)
-        elif name == DYNAMIC_FIELD_NAME and schema.enable_dynamic_field:
-            add(DYNAMIC_FIELD_NAME)
-        elif schema.enable_dynamic_field:
+        elif (name == DYNAMIC_FIELD_NAME and schema.enable_dynamic_field) or schema.enable_dynamic_field:
             add(DYNAMIC_FIELD_NAME)
         else:
             raise InvalidArgumentError(f"field {name} not exist")

@@ -15,7 +15,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pelagos.coordinator.coordinator import Coordinator
 from pelagos.errors import (
     CollectionNotLoadedError,
     InvalidArgumentError,
@@ -24,7 +23,7 @@ from pelagos.errors import (
 )
 from pelagos.expr import compile_filter
 from pelagos.interfaces.messages import MessageKind
-from pelagos.interfaces.roles import ShardQuery, ShardSearch
+from pelagos.interfaces.roles import CoordinatorAPI, ShardQuery, ShardSearch
 from pelagos.interfaces.types import (
     DEFAULT_PARTITION,
     AliasInfo,
@@ -63,7 +62,7 @@ def _ts_of_ms(ms: int) -> int:
 
 
 class Proxy:
-    def __init__(self, coordinator: Coordinator, writer: ChannelWriter) -> None:
+    def __init__(self, coordinator: CoordinatorAPI, writer: ChannelWriter) -> None:
         self.coord = coordinator
         self.writer = writer
 
@@ -106,7 +105,9 @@ class Proxy:
             raise InvalidArgumentError(f"maximum shards's number should be limited to {MAX_SHARDS}")
         assign_field_ids(schema)
         if num_partitions and schema.partition_key_field is None:
-            raise InvalidArgumentError("num_partitions should only be specified with partition key field enabled")
+            raise InvalidArgumentError(
+                "num_partitions should only be specified with partition key field enabled"
+            )
         info = await self.coord.create_collection(
             db,
             name,
@@ -145,7 +146,9 @@ class Proxy:
         check_name(new, "collection")
         await self.coord.rename_collection(db, old, new, new_db)
 
-    async def alter_collection(self, db: str, name: str, properties: dict[str, str], delete_keys: list[str]) -> None:
+    async def alter_collection(
+        self, db: str, name: str, properties: dict[str, str], delete_keys: list[str]
+    ) -> None:
         await self.coord.alter_collection(db, name, properties, delete_keys)
 
     async def truncate_collection(self, db: str, name: str) -> None:
@@ -217,7 +220,9 @@ class Proxy:
     def _partition_id(self, c: CollectionInfo, partition: str | None) -> int | None:
         if c.schema.partition_key_field is not None:
             if partition:
-                raise InvalidArgumentError("not support manually specifying the partition names if partition key mode is used")
+                raise InvalidArgumentError(
+                    "not support manually specifying the partition names if partition key mode is used"
+                )
             return None
         name = partition or DEFAULT_PARTITION
         for p in c.partitions:
@@ -259,7 +264,9 @@ class Proxy:
                     kind,
                     collection_id=c.collection_id,
                     partition_id=(
-                        fixed_partition if fixed_partition is not None else c.partitions[g % len(c.partitions)].partition_id
+                        fixed_partition
+                        if fixed_partition is not None
+                        else c.partitions[g % len(c.partitions)].partition_id
                     ),
                     rows=part,
                 )
@@ -324,7 +331,11 @@ class Proxy:
         stamps = await asyncio.gather(
             *(
                 self.writer.write(
-                    c.channels[g], MessageKind.DELETE, collection_id=c.collection_id, partition_id=partition_id, rows=part
+                    c.channels[g],
+                    MessageKind.DELETE,
+                    collection_id=c.collection_id,
+                    partition_id=partition_id,
+                    rows=part,
                 )
                 for g, part in split_by_bucket(table, shard_of_row, len(c.channels))
             )
@@ -336,7 +347,10 @@ class Proxy:
         for name in collections:
             c = self.coord.collection(db, name)
             stamps = await asyncio.gather(
-                *(self.writer.write(ch, MessageKind.FLUSH, collection_id=c.collection_id) for ch in c.channels)
+                *(
+                    self.writer.write(ch, MessageKind.FLUSH, collection_id=c.collection_id)
+                    for ch in c.channels
+                )
             )
             segs = await self.coord.segments(c.collection_id)
             out.append(
@@ -362,7 +376,9 @@ class Proxy:
         wanted = self.coord.partition_ids(c, partitions)
         if wanted:
             if loaded and not set(wanted) <= set(loaded):
-                raise CollectionNotLoadedError(f"partition not loaded[collection={c.name}][partitions={partitions}]")
+                raise CollectionNotLoadedError(
+                    f"partition not loaded[collection={c.name}][partitions={partitions}]"
+                )
             return wanted
         return list(loaded)
 
@@ -384,7 +400,7 @@ class Proxy:
         c = self.coord.collection(request.db, request.collection)
         partition_ids = self._loaded(c, request.options.partitions)
         outputs = plan_outputs(c.schema, request.output_fields, for_query=True)
-        if request.limit is not None and request.limit < 0 or request.offset < 0:
+        if (request.limit is not None and request.limit < 0) or request.offset < 0:
             raise InvalidArgumentError("limit and offset must not be negative")
         if outputs.count_only and (request.limit is not None or request.offset):
             raise InvalidArgumentError("count entities with pagination is not allowed")
@@ -415,7 +431,9 @@ class Proxy:
         )
         if outputs.count_only:
             total = sum(int(p.column(0)[0].as_py()) for p in parts)
-            return QueryResult(table=pa.table({COUNT_STAR: pa.array([total], pa.int64())}), session_ts=read_ts)
+            return QueryResult(
+                table=pa.table({COUNT_STAR: pa.array([total], pa.int64())}), session_ts=read_ts
+            )
         table = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
         if request.offset or request.limit is not None:
             end = None if request.limit is None else request.offset + request.limit
@@ -427,15 +445,19 @@ class Proxy:
         if anns_field:
             f = c.schema.field(anns_field)
             if f is None or not f.dtype.is_vector:
-                raise InvalidArgumentError(f"failed to get field schema by name: fieldName({anns_field}) not found")
+                raise InvalidArgumentError(
+                    f"failed to get field schema by name: fieldName({anns_field}) not found"
+                )
             return f
         if len(vectors) > 1:
-            raise InvalidArgumentError("multiple anns_fields exist, please specify a anns_field in search_params")
+            raise InvalidArgumentError(
+                "multiple anns_fields exist, please specify a anns_field in search_params"
+            )
         return vectors[0]
 
     def _metric(self, c: CollectionInfo, f: FieldSchema, requested: str | None) -> str:
         metric = (requested or "").upper()
-        index_metric = self.coord.index_metric(c.collection_id, f.name) if hasattr(self.coord, "index_metric") else None
+        index_metric = self.coord.index_metric(c.collection_id, f.name)
         if index_metric and metric and metric != index_metric:
             raise InvalidArgumentError(
                 f"metric type not match: invalid parameter[expected={index_metric}][actual={metric}]"
@@ -450,17 +472,25 @@ class Proxy:
         vectors = request.vectors
         nq = len(vectors)
         if nq == 0:
-            raise InvalidArgumentError("nq (number of search vector per search request) should be in range [1, 16384]")
+            raise InvalidArgumentError(
+                "nq (number of search vector per search request) should be in range [1, 16384]"
+            )
         width = f.dim if f.dtype == DataType.FLOAT_VECTOR else (f.dim or 0) // 8
         if vectors.ndim != 2 or vectors.shape[1] != width:
             got = vectors.shape[1] if vectors.ndim == 2 else "?"
             if f.dtype == DataType.BINARY_VECTOR and isinstance(got, int):
                 got *= 8
-            raise InvalidArgumentError(f"the dim ({got}) of field data({f.name}) is not equal to schema dim ({f.dim})")
+            raise InvalidArgumentError(
+                f"the dim ({got}) of field data({f.name}) is not equal to schema dim ({f.dim})"
+            )
         if request.limit <= 0 or request.limit > MAX_TOPK:
-            raise InvalidArgumentError(f"topk [{request.limit}] is invalid, it should be in range [1, {MAX_TOPK}]")
+            raise InvalidArgumentError(
+                f"topk [{request.limit}] is invalid, it should be in range [1, {MAX_TOPK}]"
+            )
         if request.offset < 0 or request.limit + request.offset > MAX_TOPK:
-            raise InvalidArgumentError(f"topk + offset should be in range [1, {MAX_TOPK}], but got {request.limit + request.offset}")
+            raise InvalidArgumentError(
+                f"topk + offset should be in range [1, {MAX_TOPK}], but got {request.limit + request.offset}"
+            )
         metric = self._metric(c, f, request.metric_type)
         outputs = plan_outputs(c.schema, request.output_fields, for_query=False)
         compile_filter(request.filter or "", c.schema, request.filter_params)
@@ -506,7 +536,9 @@ class Proxy:
             idx = pa.array(chosen)
             pks = pa.concat_arrays([p.pks for p in parts]).take(idx)
             scores = np.concatenate([p.scores for p in parts])[chosen]
-            fields = pa.concat_tables([p.fields for p in parts]).take(idx) if outputs.columns else pa.table({})
+            fields = (
+                pa.concat_tables([p.fields for p in parts]).take(idx) if outputs.columns else pa.table({})
+            )
         if request.round_decimal >= 0:
             scores = np.round(scores, request.round_decimal)
         return SearchResult(
@@ -528,21 +560,28 @@ class Proxy:
     async def create_index(
         self, db: str, collection: str, field_name: str, index_name: str, params: dict[str, str]
     ) -> None:
-        raise UnsupportedError("indexes are not supported yet")
+        c = self.coord.collection(db, collection)
+        if index_name:
+            check_name(index_name, "index")
+        await self.coord.create_index(c, field_name, index_name, params)
 
     async def describe_index(
         self, db: str, collection: str, field_name: str = "", index_name: str = ""
     ) -> list[IndexInfo]:
-        from pelagos.errors import IndexNotFoundError
-
-        self.coord.collection(db, collection)
-        raise IndexNotFoundError(f"index not found[collection={collection}]")
+        c = self.coord.collection(db, collection)
+        return await self.coord.describe_index(c, field_name, index_name)
 
     async def drop_index(self, db: str, collection: str, field_name: str, index_name: str) -> None:
-        self.coord.collection(db, collection)
+        c = self.coord.collection(db, collection)
+        await self.coord.drop_index(c, field_name, index_name)
 
     async def alter_index(
         self, db: str, collection: str, index_name: str, properties: dict[str, str], delete_keys: list[str]
     ) -> None:
-        raise UnsupportedError("alter_index is not supported yet")
-
+        c = self.coord.collection(db, collection)
+        await self.coord.describe_index(c, "", index_name)  # IndexNotFoundError when absent
+        unknown = [k for k in [*properties, *delete_keys] if k != "mmap.enabled"]
+        if unknown:
+            raise InvalidArgumentError(
+                f"{unknown[0]} is not a configable index property; only mmap.enabled is"
+            )

@@ -49,7 +49,9 @@ def _cast(f: FieldSchema, col: pa.Array) -> pa.Array:
                 lens = pc.list_value_length(col)
                 got = int(pc.min(lens).as_py()) if len(col) else f.dim
                 if len(col) and got != int(pc.max(lens).as_py()):
-                    raise InvalidArgumentError(f"the dim of vectors in field {f.name} is not the same for every row")
+                    raise InvalidArgumentError(
+                        f"the dim of vectors in field {f.name} is not the same for every row"
+                    )
             if got != f.dim:
                 raise InvalidArgumentError(
                     f"the dim ({got}) of field data({f.name}) is not equal to schema dim ({f.dim})"
@@ -142,7 +144,9 @@ def prepare_rows(
             if f.default_value is not None:
                 col = pc.if_else(pc.is_null(col), _default_scalar(f, n), col)
             elif not f.nullable:
-                raise InvalidArgumentError(f"the field {f.name} is not nullable but its data contains null values")
+                raise InvalidArgumentError(
+                    f"the field {f.name} is not nullable but its data contains null values"
+                )
         columns[f.name] = col
     extra = given - set(columns) - {DYNAMIC_FIELD_NAME}
     for f in schema.fields:
@@ -165,6 +169,8 @@ def prepare_rows(
             meta = pa.nulls(n, type=pa.string())
         columns[DYNAMIC_FIELD_NAME] = meta
     elif DYNAMIC_FIELD_NAME in given:
-        raise InvalidArgumentError("the collection does not enable the dynamic field, remove the dynamic data")
+        raise InvalidArgumentError(
+            "the collection does not enable the dynamic field, remove the dynamic data"
+        )
     target = arrow_schema(schema, with_system=False)
     return pa.Table.from_arrays([columns[name] for name in target.names], schema=target)

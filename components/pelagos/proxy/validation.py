@@ -32,7 +32,7 @@ def check_name(name: str, kind: str) -> None:
             f"{MAX_NAME_LENGTH} characters"
         )
     first = name[0]
-    if not (first == "_" or first.isascii() and first.isalpha()):
+    if not (first == "_" or (first.isascii() and first.isalpha())):
         raise NameRuleError(
             f"Invalid {kind} name: {name}. the first character of a {kind} name must be an underscore or letter"
         )
@@ -84,7 +84,9 @@ def _check_field(f: FieldSchema) -> None:
         if f.element_type not in _ARRAY_ELEMENTS:
             raise InvalidArgumentError(f"element type of array field {f.name} is not supported or not set")
         if f.max_capacity is None:
-            raise InvalidArgumentError(f"type param(max_capacity) should be specified for array field {f.name}")
+            raise InvalidArgumentError(
+                f"type param(max_capacity) should be specified for array field {f.name}"
+            )
         if not 1 <= f.max_capacity <= MAX_ARRAY_CAPACITY:
             raise InvalidArgumentError(
                 f"the maximum capacity specified for a Array should be in (0, {MAX_ARRAY_CAPACITY}], "
@@ -118,10 +120,13 @@ def check_schema(schema: CollectionSchema) -> None:
         _check_field(f)
     primaries = [f for f in user if f.is_primary]
     if not primaries:
-        raise InvalidArgumentError("schema does not contain primary key, please specify the primary key field")
+        raise InvalidArgumentError(
+            "schema does not contain primary key, please specify the primary key field"
+        )
     if len(primaries) > 1:
-        raise InvalidArgumentError("there are more than one primary key, field names: "
-                                   + ", ".join(f.name for f in primaries))
+        raise InvalidArgumentError(
+            "there are more than one primary key, field names: " + ", ".join(f.name for f in primaries)
+        )
     pk = primaries[0]
     if pk.dtype not in _PK_TYPES:
         raise InvalidArgumentError(

@@ -74,7 +74,9 @@ class ChannelWriter:
             if rows is not None:
                 stamp = pa.array(np.full(rows.num_rows, ts, dtype=np.uint64))
                 if ROW_TIMESTAMP_COLUMN in rows.column_names:
-                    rows = rows.set_column(rows.column_names.index(ROW_TIMESTAMP_COLUMN), ROW_TIMESTAMP_COLUMN, stamp)
+                    rows = rows.set_column(
+                        rows.column_names.index(ROW_TIMESTAMP_COLUMN), ROW_TIMESTAMP_COLUMN, stamp
+                    )
                 else:
                     rows = rows.append_column(ROW_TIMESTAMP_COLUMN, stamp)
             msg = DmlMessage(kind, ts, collection_id, partition_id, rows, dict(extra or {}))

@@ -99,7 +99,9 @@ def _merge(
     pk_type = ch._pk_type()
     if not per_seg:
         fields = pa.table({c: pa.array([], _col_type(ch, c)) for c in req.output_fields})
-        return ShardSearchResult(np.zeros(nq, np.int64), pa.array([], pk_type), np.zeros(0, np.float32), fields)
+        return ShardSearchResult(
+            np.zeros(nq, np.int64), pa.array([], pk_type), np.zeros(0, np.float32), fields
+        )
     scores = np.concatenate([s for _, s, _ in per_seg], axis=1)
     offsets = np.concatenate([ids for _, _, ids in per_seg], axis=1)
     seg_of = np.concatenate([np.full(ids.shape, i, dtype=np.int64) for i, _, ids in per_seg], axis=1)
@@ -134,10 +136,7 @@ def _merge(
     inverse[order_by_seg] = np.arange(n)
     back = pa.array(inverse)
     pks = pa.concat_arrays(pieces_pk).take(back)
-    if req.output_fields:
-        fields = pa.concat_tables(pieces_fields).take(back)
-    else:
-        fields = pa.table({})
+    fields = pa.concat_tables(pieces_fields).take(back) if req.output_fields else pa.table({})
     return ShardSearchResult(topks=topks, pks=pks, scores=flat_scores.astype(np.float32), fields=fields)
 
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 
 import pyarrow as pa
 
 from pelagos.errors import CollectionNotLoadedError
 from pelagos.interfaces.roles import ChannelView, ShardQuery, ShardSearch, ShardSearchResult
 from pelagos.querynode.executor import query_channel, search_channel
-from pelagos.querynode.segment_view import SegmentView
+from pelagos.querynode.index_loader import IndexLoader
 from pelagos.querynode.served_channel import ServedChannel
 from pelagos.storage.log.protocol import LogBroker
 from pelagos.storage.objects.protocol import ObjectStore
@@ -28,18 +27,20 @@ class QueryNode:
         *,
         broker: LogBroker,
         objects: ObjectStore,
-        attach_indexes: Callable[[SegmentView, ChannelView], Awaitable[None]] | None = None,
     ) -> None:
         self._broker = broker
         self._objects = objects
-        self._attach_indexes = attach_indexes
+        self._indexes = IndexLoader(objects)
+        self._attach_indexes = self._indexes.attach
         self._channels: dict[str, ServedChannel] = {}
 
     async def serve_channel(self, view: ChannelView) -> None:
         if view.channel in self._channels:
             await self._channels[view.channel].sync(view)
             return
-        ch = ServedChannel(view, broker=self._broker, objects=self._objects, attach_indexes=self._attach_indexes)
+        ch = ServedChannel(
+            view, broker=self._broker, objects=self._objects, attach_indexes=self._attach_indexes
+        )
         self._channels[view.channel] = ch
         await ch.start()
 
@@ -60,7 +61,9 @@ class QueryNode:
     def _channel(self, channel: str) -> ServedChannel:
         ch = self._channels.get(channel)
         if ch is None:
-            raise CollectionNotLoadedError(f"channel {channel} is not served by this query node; load the collection")
+            raise CollectionNotLoadedError(
+                f"channel {channel} is not served by this query node; load the collection"
+            )
         return ch
 
     async def search(self, request: ShardSearch) -> ShardSearchResult:

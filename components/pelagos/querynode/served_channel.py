@@ -162,7 +162,9 @@ class ServedChannel:
             loaded = await asyncio.gather(*(self._load_segment(wanted[sid], view) for sid in new_ids))
             deltas = await asyncio.gather(*(self._objects.get(d.key) for d in view.deltas))
             sealed_deletes = (
-                DeleteLog.concat([DeleteLog.from_bytes(b) for b in deltas]) if deltas else DeleteLog.empty(self._pk_type())
+                DeleteLog.concat([DeleteLog.from_bytes(b) for b in deltas])
+                if deltas
+                else DeleteLog.empty(self._pk_type())
             )
             segments = {sid: seg for sid, seg in self.sealed.items() if sid in wanted}
             segments.update(zip(new_ids, loaded, strict=True))
@@ -212,9 +214,14 @@ class ServedChannel:
         view: SegmentView | None = None
         if batches:
             target = arrow_schema(self.schema)
-            tables = [b.rows.select(target.names) if b.rows.column_names != target.names else b.rows for b in batches]
+            tables = [
+                b.rows.select(target.names) if b.rows.column_names != target.names else b.rows
+                for b in batches
+            ]
             table = pa.concat_tables(tables).combine_chunks()
-            parts = np.concatenate([np.full(b.rows.num_rows, b.partition_id, dtype=np.int64) for b in batches])
+            parts = np.concatenate(
+                [np.full(b.rows.num_rows, b.partition_id, dtype=np.int64) for b in batches]
+            )
             view = SegmentView(segment_id=0, partition_ids=parts, table=table, schema=self.schema)
         self._growing_cache = (self._version, view)
         return view

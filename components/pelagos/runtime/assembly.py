@@ -16,6 +16,7 @@ from pelagos.coordinator.idalloc import IdAllocator
 from pelagos.coordinator.tso import TimestampOracle
 from pelagos.datanode.channel_writer import DataNodeSettings
 from pelagos.datanode.datanode import DataNode
+from pelagos.indexnode.indexnode import IndexNode
 from pelagos.proxy.proxy import Proxy
 from pelagos.proxy.writer import ChannelWriter
 from pelagos.querynode.querynode import QueryNode
@@ -41,7 +42,12 @@ class Node:
     name = "node"
 
     def __init__(
-        self, *, broker: LogBroker, meta: MetaStore, objects: ObjectStore, settings: NodeSettings | None = None
+        self,
+        *,
+        broker: LogBroker,
+        meta: MetaStore,
+        objects: ObjectStore,
+        settings: NodeSettings | None = None,
     ) -> None:
         self.settings = settings or NodeSettings()
         self.broker = broker
@@ -64,6 +70,7 @@ class Node:
             ),
         )
         self.querynode = QueryNode(broker=broker, objects=objects)
+        self.indexnode = IndexNode(objects=objects)
         self.writer = ChannelWriter(
             broker, self.tso.allocate, tick_interval=self.settings.time_tick_interval_ms / 1000
         )
@@ -75,6 +82,7 @@ class Node:
         await self.coordinator.start()
         self.coordinator.register_datanode(self.datanode)
         self.coordinator.register_querynode(self.querynode)
+        self.coordinator.register_indexnode(self.indexnode)
         await self.coordinator.resume_workers()
         for c in await self._all_collections():
             self.writer.track(c)
