@@ -145,7 +145,9 @@ class ChildRecord:
 
     def _write(self, children: dict[str, dict[str, Any]]) -> None:
         tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"launcher_pid": os.getpid(), "children": children}, indent=2))
+        watchdog_pid = self.watchdog.pid if self.watchdog is not None else None
+        state = {"launcher_pid": os.getpid(), "watchdog_pid": watchdog_pid, "children": children}
+        tmp.write_text(json.dumps(state, indent=2))
         tmp.replace(self.path)
 
     def add(self, name: str, pid: int, argv: list[str], *, watch: bool = True) -> None:
