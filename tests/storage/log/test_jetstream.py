@@ -8,7 +8,12 @@ from collections.abc import Callable
 import nats
 import pytest
 
-from pelagos.errors import LogBrokerError, PayloadTooLargeError, StoreUnavailableError
+from pelagos.errors import (
+    ChannelNotFoundError,
+    LogBrokerError,
+    PayloadTooLargeError,
+    StoreUnavailableError,
+)
 from pelagos.runtime.servers.base import free_port
 from pelagos.runtime.servers.nats import NatsServer
 from pelagos.storage.log.chunking import CHUNK_HEADER, split_payload
@@ -264,3 +269,26 @@ async def test_closed_broker_refuses_work(nats_server: NatsServer) -> None:
     await broker.close()
     with pytest.raises(LogBrokerError, match="closed"):
         await broker.publish("x", [b"y"])
+
+
+async def test_subscribe_beyond_the_end_waits_for_that_position(log_broker: JetStreamLogBroker) -> None:
+    await log_broker.create_channel("ahead")
+    await log_broker.publish("ahead", [b"1"])
+    sub = await log_broker.subscribe("ahead", start_position=5)
+    assert await sub.next_batch(10, timeout=0.05) == []
+    await log_broker.publish("ahead", [b"2", b"3", b"4", b"5", b"6"])
+    got = await read_n(sub, 2)
+    await sub.close()
+    assert [(m.position, m.payload) for m in got] == [(5, b"5"), (6, b"6")]
+
+
+async def test_reading_a_deleted_channel_raises_channel_not_found(log_broker: JetStreamLogBroker) -> None:
+    await log_broker.create_channel("vanishing")
+    await log_broker.publish("vanishing", [b"x"])
+    sub = await log_broker.subscribe("vanishing")
+    assert len(await read_n(sub, 1)) == 1
+    await log_broker.delete_channel("vanishing")
+    with pytest.raises(ChannelNotFoundError, match="create it first"):
+        for _ in range(3):
+            await sub.next_batch(10, timeout=0.2)
+    await sub.close()

@@ -308,10 +308,16 @@ class JetStreamLogBroker:
         try:
             async with asyncio.timeout(self._ack_timeout) as watchdog:
                 watching = True
+                # Push the deadline back on acknowledgements, at most ~20 times per ack_timeout.
+                step = self._ack_timeout / 20
+                deadline = loop.time() + self._ack_timeout
 
                 def progress(_: asyncio.Future[api.PubAck]) -> None:
-                    if watching:
-                        watchdog.reschedule(loop.time() + self._ack_timeout)
+                    nonlocal deadline
+                    now = loop.time()
+                    if watching and now + self._ack_timeout - deadline > step:
+                        deadline = now + self._ack_timeout
+                        watchdog.reschedule(deadline)
 
                 try:
                     for payload in payloads:
