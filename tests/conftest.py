@@ -10,4 +10,5 @@ pytest_plugins = [
     "tests.fixtures.etcd",
     "tests.fixtures.weed",
     "tests.fixtures.engine",
+    "tests.fixtures.standalone",
 ]

@@ -434,7 +434,7 @@ class Proxy:
             return QueryResult(
                 table=pa.table({COUNT_STAR: pa.array([total], pa.int64())}), session_ts=read_ts
             )
-        table = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+        table = pa.concat_tables(parts, promote_options="permissive") if len(parts) > 1 else parts[0]
         if request.offset or request.limit is not None:
             end = None if request.limit is None else request.offset + request.limit
             table = table.slice(request.offset, None if end is None else end - request.offset)
@@ -537,7 +537,7 @@ class Proxy:
             pks = pa.concat_arrays([p.pks for p in parts]).take(idx)
             scores = np.concatenate([p.scores for p in parts])[chosen]
             fields = (
-                pa.concat_tables([p.fields for p in parts]).take(idx) if outputs.columns else pa.table({})
+                pa.concat_tables([p.fields for p in parts], promote_options="permissive").take(idx) if outputs.columns else pa.table({})
             )
         if request.round_decimal >= 0:
             scores = np.round(scores, request.round_decimal)

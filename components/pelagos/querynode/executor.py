@@ -136,7 +136,11 @@ def _merge(
     inverse[order_by_seg] = np.arange(n)
     back = pa.array(inverse)
     pks = pa.concat_arrays(pieces_pk).take(back)
-    fields = pa.concat_tables(pieces_fields).take(back) if req.output_fields else pa.table({})
+    fields = (
+        pa.concat_tables(pieces_fields, promote_options="permissive").take(back)
+        if req.output_fields
+        else pa.table({})
+    )
     return ShardSearchResult(topks=topks, pks=pks, scores=flat_scores.astype(np.float32), fields=fields)
 
 
@@ -175,7 +179,9 @@ def query_channel_sync(ch: ServedChannel, req: ShardQuery) -> pa.Table:
                 remaining -= part.num_rows
     if not parts:
         return pa.table({c: pa.array([], _col_type(ch, c)) for c in req.output_fields})
-    return pa.concat_tables(parts).combine_chunks() if len(parts) > 1 else parts[0]
+    return (
+        pa.concat_tables(parts, promote_options="permissive").combine_chunks() if len(parts) > 1 else parts[0]
+    )
 
 
 async def query_channel(ch: ServedChannel, req: ShardQuery) -> pa.Table:

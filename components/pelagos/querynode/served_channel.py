@@ -215,7 +215,7 @@ class ServedChannel:
         if batches:
             target = arrow_schema(self.schema)
             tables = [
-                b.rows.select(target.names) if b.rows.column_names != target.names else b.rows
+                b.rows if b.rows.schema == target else b.rows.select(target.names).cast(target)
                 for b in batches
             ]
             table = pa.concat_tables(tables).combine_chunks()
