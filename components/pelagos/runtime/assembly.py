@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from pelagos.adapters.milvus.server import MilvusServer
 from pelagos.coordinator.coordinator import Coordinator
 from pelagos.coordinator.idalloc import IdAllocator
 from pelagos.coordinator.tso import TimestampOracle
@@ -21,6 +22,8 @@ from pelagos.proxy.proxy import Proxy
 from pelagos.proxy.writer import ChannelWriter
 from pelagos.querynode.querynode import QueryNode
 from pelagos.runtime.lifecycle import Health
+from pelagos.runtime.services import Services
+from pelagos.runtime.version import pelagos_version
 from pelagos.storage.log.protocol import LogBroker
 from pelagos.storage.meta.protocol import MetaStore
 from pelagos.storage.objects.protocol import ObjectStore
@@ -105,3 +108,40 @@ class Node:
 
     def health(self) -> Health:
         return Health(ok=self._started, detail="running" if self._started else "stopped")
+
+
+class ServingNode:
+    """A Node plus the Milvus protocol server in front of its proxy: standalone's one role."""
+
+    name = "pelagos"
+
+    def __init__(self, services: Services) -> None:
+        cfg = services.config
+        self.node = Node(
+            broker=services.log,
+            meta=services.meta,
+            objects=services.objects,
+            settings=NodeSettings(
+                shards_num=cfg.dataset.shards_num,
+                segment_max_bytes=cfg.dataset.segment_max_bytes,
+                seal_idle_seconds=cfg.dataset.seal_idle_seconds,
+                time_tick_interval_ms=cfg.dataset.time_tick_interval_ms,
+            ),
+        )
+        self.server = MilvusServer(
+            self.node.proxy,
+            cfg.server.host,
+            cfg.server.port,
+            server_info={"build_tags": pelagos_version(), "deploy_mode": "STANDALONE"},
+        )
+
+    async def start(self) -> None:
+        await self.node.start()
+        await self.server.start()
+
+    async def stop(self) -> None:
+        await self.server.stop(grace=2.0)
+        await self.node.stop()
+
+    def health(self) -> Health:
+        return self.node.health()

@@ -20,6 +20,16 @@ Invariants:
 
 from __future__ import annotations
 
-from pelagos.runtime.services import RoleFactory
+from pelagos.runtime.lifecycle import Component
+from pelagos.runtime.services import RoleFactory, Services
 
 STANDALONE_ROLES: list[RoleFactory] = []
+
+
+def _serving_node(services: Services) -> Component:
+    from pelagos.runtime.assembly import ServingNode
+
+    return ServingNode(services)
+
+
+STANDALONE_ROLES.append(_serving_node)
