@@ -1,0 +1,316 @@
+"""Milvus Search / HybridSearch requests and results <-> Pelagos search types.
+
+Invariants:
+- `placeholder_group` holds one placeholder (tag `$0`) with one little-endian
+  byte string per query: float vectors (type 101) become an (nq, dim) float32
+  matrix, binary vectors (type 100) an (nq, dim // 8) uint8 matrix; every
+  query must have the same width; other placeholder types (float16, sparse,
+  text, embedding lists) are UnsupportedError;
+- `search_params` keys: topk, round_decimal, ignore_growing, offset,
+  metric_type, anns_field, params (JSON), group_by_field, group_size,
+  strict_group_size; pymilvus also copies metric_type / offset /
+  ignore_growing into the params JSON, they are taken out of it; iterator and
+  routing keys (iterator, search_iter_*, collection_id, cluster_id, hints) are
+  ignored, so search_iterator falls back to its v1 (range search) protocol;
+  keys that would change the result and Pelagos cannot honour (order_by_fields,
+  group_by_fields, json_path, ...) are UnsupportedError, never ignored;
+- results: hits are flat with `topks` (hits per query) so the client can split
+  them; scores move as packed float32 bytes; `output_fields` names the
+  requested dynamic keys that are not columns, so the client picks them out of
+  `$meta`.
+
+Pure: protobuf only, no gRPC.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+from pymilvus.grpc_gen import common_pb2, milvus_pb2, schema_pb2
+
+from pelagos.adapters.milvus.field_data import ids_to_proto, table_to_fields
+from pelagos.adapters.milvus.packed import append_fixed
+from pelagos.adapters.milvus.params import (
+    kv_dict,
+    parse_bool,
+    parse_float,
+    parse_int,
+    parse_json_object,
+    read_options,
+    template_values,
+)
+from pelagos.errors import InvalidArgumentError, UnsupportedError
+from pelagos.interfaces.types import (
+    HybridSearchRequest,
+    RankerSpec,
+    ReadOptions,
+    SearchRequest,
+    SearchResult,
+)
+from pelagos.schema import DYNAMIC_FIELD_NAME, ROW_TIMESTAMP_COLUMN, CollectionSchema
+
+_FLOAT_VECTOR = 101
+_BINARY_VECTOR = 100
+_SCORES_FIELD = schema_pb2.SearchResultData.DESCRIPTOR.fields_by_name["scores"].number
+
+#: keys that only steer routing or the client's iterator: accepted, not used
+_IGNORED_KEYS = frozenset(
+    {
+        "iterator",
+        "search_iter_v2",
+        "search_iter_batch_size",
+        "search_iter_last_bound",
+        "search_iter_id",
+        "collection_id",
+        "cluster_id",
+        "hints",
+        "page_retain_order",
+        "timezone",
+        "time_fields",
+    }
+)
+#: keys Pelagos cannot honour; ignoring them would return wrong results
+_UNSUPPORTED_KEYS = frozenset(
+    {"order_by_fields", "group_by_fields", "json_path", "json_type", "strict_cast", "analyzer_name"}
+)
+#: keys pymilvus copies into the params JSON that have their own request fields
+_TOP_LEVEL_IN_PARAMS = ("metric_type", "offset", "ignore_growing", "page_retain_order", "hints")
+
+
+# --- placeholders --------------------------------------------------------------
+
+
+def vectors_from_placeholder_group(raw: bytes) -> np.ndarray:
+    """The query vectors of a serialized PlaceholderGroup as one matrix."""
+    group = common_pb2.PlaceholderGroup()
+    try:
+        group.ParseFromString(raw)
+    except Exception as exc:  # protobuf's DecodeError
+        raise InvalidArgumentError(f"the placeholder group is not a valid PlaceholderGroup: {exc}") from exc
+    if len(group.placeholders) != 1:
+        raise InvalidArgumentError(f"expected one placeholder, got {len(group.placeholders)}")
+    ph = group.placeholders[0]
+    values = list(ph.values)
+    if not values:
+        raise InvalidArgumentError("the search request has no query vectors")
+    widths = {len(v) for v in values}
+    if len(widths) != 1:
+        raise InvalidArgumentError(f"query vectors have different sizes ({sorted(widths)} bytes)")
+    width = widths.pop()
+    joined = b"".join(values)
+    if ph.type == _FLOAT_VECTOR:
+        if width == 0 or width % 4:
+            raise InvalidArgumentError(
+                f"a float vector query of {width} bytes is not a whole number of float32"
+            )
+        return (
+            np.frombuffer(joined, dtype="<f4").astype(np.float32, copy=False).reshape(len(values), width // 4)
+        )
+    if ph.type == _BINARY_VECTOR:
+        if width == 0:
+            raise InvalidArgumentError("a binary vector query is empty")
+        return np.frombuffer(joined, dtype=np.uint8).reshape(len(values), width)
+    raise UnsupportedError(f"search with {_placeholder_name(ph.type)} queries is not supported by Pelagos")
+
+
+def _placeholder_name(number: int) -> str:
+    try:
+        return str(common_pb2.PlaceholderType.Name(number))
+    except ValueError:
+        return f"placeholder type {number}"
+
+
+# --- requests ------------------------------------------------------------------
+
+
+def search_request_from_proto(
+    req: milvus_pb2.SearchRequest,
+    db: str,
+    *,
+    collection: str | None = None,
+    options: ReadOptions | None = None,
+    output_fields: Sequence[str] | None = None,
+) -> SearchRequest:
+    """A Pelagos SearchRequest; HybridSearch passes its own collection, options and outputs."""
+    if req.HasField("ids"):
+        raise UnsupportedError("search by primary keys (ids) is not supported by Pelagos; send query vectors")
+    if len(req.function_score.functions):
+        raise UnsupportedError("search rankers (function_score) are not supported by Pelagos")
+    if req.HasField("search_aggregation"):
+        raise UnsupportedError("search aggregation is not supported by Pelagos")
+    if len(req.function_chains):
+        raise UnsupportedError("function chains are not supported by Pelagos")
+    kv = kv_dict(req.search_params)
+    for key in kv.keys() & _UNSUPPORTED_KEYS:
+        raise UnsupportedError(f"search parameter {key} is not supported by Pelagos")
+    params = parse_json_object(kv.get("params", ""), "search params")
+    hoisted = {k: params.pop(k) for k in _TOP_LEVEL_IN_PARAMS if k in params}
+    if "topk" not in kv:
+        raise InvalidArgumentError("search_params has no topk; set a limit")
+    metric = kv.get("metric_type") or _str_or_none(hoisted.get("metric_type"))
+    offset_text = kv.get("offset", str(hoisted.get("offset", 0)))
+    ignore_growing = parse_bool(
+        kv.get("ignore_growing", str(hoisted.get("ignore_growing", False))), "ignore_growing"
+    )
+    if options is None:
+        options = read_options(
+            partition_names=req.partition_names,
+            use_default_consistency=req.use_default_consistency,
+            consistency_level=req.consistency_level,
+            guarantee_timestamp=req.guarantee_timestamp,
+            ignore_growing=ignore_growing,
+        )
+    group_by = kv.get("group_by_field") or None
+    return SearchRequest(
+        db=db,
+        collection=collection or req.collection_name,
+        vectors=vectors_from_placeholder_group(req.placeholder_group),
+        limit=parse_int(kv["topk"], "topk"),
+        anns_field=kv.get("anns_field") or None,
+        metric_type=metric or None,
+        params=params,
+        filter=req.dsl,
+        filter_params=template_values(req.expr_template_values),
+        output_fields=list(req.output_fields if output_fields is None else output_fields),
+        offset=parse_int(offset_text, "offset"),
+        round_decimal=parse_int(kv.get("round_decimal", "-1"), "round_decimal"),
+        group_by_field=group_by,
+        group_size=parse_int(kv.get("group_size", "1"), "group_size"),
+        strict_group_size=parse_bool(kv.get("strict_group_size", "False"), "strict_group_size"),
+        options=options,
+    )
+
+
+def _str_or_none(v: Any) -> str | None:
+    return v if isinstance(v, str) and v else None
+
+
+def hybrid_search_request_from_proto(req: milvus_pb2.HybridSearchRequest, db: str) -> HybridSearchRequest:
+    kv = kv_dict(req.rank_params)
+    for key in ("group_by_field", "group_size", "strict_group_size", "rank_group_scorer"):
+        if key in kv:
+            raise UnsupportedError(f"hybrid search with {key} is not supported by Pelagos")
+    if "limit" not in kv:
+        raise InvalidArgumentError("rank_params has no limit")
+    options = read_options(
+        partition_names=req.partition_names,
+        use_default_consistency=req.use_default_consistency,
+        consistency_level=req.consistency_level,
+        guarantee_timestamp=req.guarantee_timestamp,
+    )
+    subs = [
+        search_request_from_proto(
+            sub, db, collection=req.collection_name, options=_sub_options(options, sub), output_fields=[]
+        )
+        for sub in req.requests
+    ]
+    if not subs:
+        raise InvalidArgumentError("a hybrid search needs at least one search request")
+    return HybridSearchRequest(
+        db=db,
+        collection=req.collection_name,
+        requests=subs,
+        ranker=ranker_from_proto(kv, req.function_score),
+        limit=parse_int(kv["limit"], "limit"),
+        offset=parse_int(kv.get("offset", "0"), "offset"),
+        output_fields=list(req.output_fields),
+        round_decimal=parse_int(kv.get("round_decimal", "-1"), "round_decimal"),
+        options=options,
+    )
+
+
+def _sub_options(outer: ReadOptions, sub: milvus_pb2.SearchRequest) -> ReadOptions:
+    ignore_growing = parse_bool(kv_dict(sub.search_params).get("ignore_growing", "False"), "ignore_growing")
+    return ReadOptions(
+        partitions=list(sub.partition_names) or list(outer.partitions),
+        consistency_level=outer.consistency_level,
+        guarantee_ts=outer.guarantee_ts,
+        ignore_growing=ignore_growing,
+    )
+
+
+def ranker_from_proto(kv: dict[str, str], function_score: schema_pb2.FunctionScore) -> RankerSpec:
+    """RRF / weighted reranking from rank_params (strategy + params JSON) or a rerank function."""
+    if len(function_score.functions):
+        if len(function_score.functions) != 1:
+            raise UnsupportedError("hybrid search with several rerank functions is not supported by Pelagos")
+        fparams = kv_dict(function_score.functions[0].params)
+        strategy = fparams.pop("reranker", "")
+        params: dict[str, Any] = {k: _loads(v) for k, v in fparams.items()}
+    else:
+        strategy = kv.get("strategy", "rrf")
+        params = parse_json_object(kv.get("params", ""), "rank params")
+    strategy = strategy.lower()
+    if strategy == "rrf":
+        k = params.get("k", 60)
+        if not isinstance(k, int | float) or isinstance(k, bool) or k <= 0:
+            raise InvalidArgumentError(f"the RRF parameter k must be a positive number, got {k!r}")
+        return RankerSpec(kind="rrf", k=int(k))
+    if strategy == "weighted":
+        weights = params.get("weights")
+        if not isinstance(weights, list) or not weights:
+            raise InvalidArgumentError("the weighted ranker needs a non-empty list of weights")
+        try:
+            floats = [parse_float(str(w), "weights") for w in weights]
+        except InvalidArgumentError:
+            raise InvalidArgumentError(
+                f"the weighted ranker's weights must be numbers, got {weights!r}"
+            ) from None
+        norm = params.get("norm_score", True)
+        return RankerSpec(kind="weighted", weights=floats, normalize=bool(norm))
+    raise UnsupportedError(
+        f"hybrid search ranker {strategy or '(none)'!r} is not supported by Pelagos; use rrf or weighted"
+    )
+
+
+def _loads(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+# --- results -------------------------------------------------------------------
+
+
+def response_output_fields(columns: Iterable[str], requested: Sequence[str]) -> list[str]:
+    """What a reply's `output_fields` lists: the columns, `$meta` only when all dynamic keys
+    are wanted, and requested names that are not columns (dynamic keys the client picks out)."""
+    cols = [c for c in columns if c != ROW_TIMESTAMP_COLUMN]
+    names = [c for c in cols if c != DYNAMIC_FIELD_NAME]
+    dynamic_keys = [r for r in requested if r not in cols and r not in ("*", DYNAMIC_FIELD_NAME)]
+    wants_all = not dynamic_keys or "*" in requested or DYNAMIC_FIELD_NAME in requested
+    if DYNAMIC_FIELD_NAME in cols and wants_all:
+        names.append(DYNAMIC_FIELD_NAME)
+    return names + dynamic_keys
+
+
+def search_result_to_proto(
+    result: SearchResult, *, requested_output: Sequence[str] = (), schema: CollectionSchema | None = None
+) -> schema_pb2.SearchResultData:
+    n_hits = len(result.ids)
+    topks = np.asarray(result.topks, dtype=np.int64)
+    if int(topks.sum()) != n_hits or len(result.scores) != n_hits:
+        raise ValueError(
+            f"inconsistent search result: {n_hits} ids, {len(result.scores)} scores, topks sum {int(topks.sum())}"
+        )
+    if result.fields.num_columns and result.fields.num_rows != n_hits:
+        raise ValueError(f"search result has {result.fields.num_rows} output rows for {n_hits} hits")
+    data = schema_pb2.SearchResultData(
+        num_queries=result.num_queries,
+        top_k=result.top_k,
+        primary_field_name=result.primary_field,
+    )
+    data.topks.extend(topks.tolist())
+    ids_to_proto(data.ids, result.ids)
+    append_fixed(data, _SCORES_FIELD, np.asarray(result.scores, dtype=np.float32), np.float32)
+    data.fields_data.extend(table_to_fields(result.fields, schema))
+    data.output_fields.extend(
+        response_output_fields(result.fields.column_names, result.output_fields or requested_output)
+    )
+    if result.iterator_token:
+        data.search_iterator_v2_results.token = result.iterator_token
+    return data
