@@ -8,10 +8,8 @@ thread while the server serves on the test's event loop.
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -28,35 +26,10 @@ from pelagos.errors import (
 )
 from pelagos.interfaces.types import ConsistencyLevel, QueryRequest, SearchRequest
 from pelagos.schema import DataType as PDataType
+from tests.adapters.milvus.helpers import SERVER_INFO, call
 from tests.adapters.milvus.recording_proxy import RecordingProxy
 
-T = TypeVar("T")
 DIM = 4
-SERVER_INFO = {"build_tags": "v2.6.0-pelagos-test", "deploy_mode": "STANDALONE", "git_commit": "abc"}
-
-
-async def call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    return await asyncio.to_thread(fn, *args, **kwargs)
-
-
-@pytest.fixture(scope="module")
-async def proxy() -> RecordingProxy:
-    return RecordingProxy()
-
-
-@pytest.fixture(scope="module")
-async def server(proxy: RecordingProxy) -> AsyncIterator[MilvusServer]:
-    srv = MilvusServer(proxy, "127.0.0.1", 0, server_info=SERVER_INFO)
-    await srv.start()
-    yield srv
-    await srv.stop(0.5)
-
-
-@pytest.fixture(scope="module")
-async def client(server: MilvusServer) -> AsyncIterator[MilvusClient]:
-    c = await call(MilvusClient, uri=f"http://127.0.0.1:{server.port}")
-    yield c
-    await call(c.close)
 
 
 def full_schema(client: MilvusClient) -> Any:
