@@ -114,9 +114,9 @@ class Coordinator:
             for ch in c.channels:
                 await self._watch(c, ch)
         for cid in list(self._loads):
-            c = self._collections.get(cid)
-            if c is not None:
-                await self._serve(c)
+            loaded = self._collections.get(cid)
+            if loaded is not None:
+                await self._serve(loaded)
         for c in list(self._collections.values()):
             await self.index.schedule(c, await self.catalog.segments(c.collection_id))
 

@@ -43,8 +43,8 @@ def plan_outputs(schema: CollectionSchema, requested: list[str], *, for_query: b
             if schema.enable_dynamic_field:
                 add(DYNAMIC_FIELD_NAME)
             continue
-        f = schema.field(name)
-        if f is not None and not f.is_dynamic:
+        field = schema.field(name)
+        if field is not None and not field.is_dynamic:
             add(name)
         elif (name == DYNAMIC_FIELD_NAME and schema.enable_dynamic_field) or schema.enable_dynamic_field:
             add(DYNAMIC_FIELD_NAME)

@@ -29,7 +29,8 @@ def _and(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
         return b
     if b is None:
         return a
-    return a & b
+    out: np.ndarray = a & b
+    return out
 
 
 def _row_mask(ch: ServedChannel, seg: SegmentView, plan: Any, partition_ids: list[int]) -> np.ndarray | None:

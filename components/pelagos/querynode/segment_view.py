@@ -35,7 +35,7 @@ class SegmentView:
 
     @property
     def num_rows(self) -> int:
-        return self.table.num_rows
+        return int(self.table.num_rows)
 
     @property
     def sealed(self) -> bool:

@@ -21,7 +21,13 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from pelagos.schema.types import DYNAMIC_FIELD_NAME, ROW_TIMESTAMP_COLUMN, CollectionSchema, DataType, FieldSchema
+from pelagos.schema.types import (
+    DYNAMIC_FIELD_NAME,
+    ROW_TIMESTAMP_COLUMN,
+    CollectionSchema,
+    DataType,
+    FieldSchema,
+)
 
 _SCALAR_TYPES: dict[DataType, pa.DataType] = {
     DataType.BOOL: pa.bool_(),
@@ -88,6 +94,6 @@ def vector_column(matrix: np.ndarray, dtype: DataType, dim: int) -> pa.Array:
         return pa.FixedSizeListArray.from_arrays(pa.array(m.reshape(-1)), dim)
     if dtype == DataType.BINARY_VECTOR:
         width = dim // 8
-        m = np.ascontiguousarray(matrix, dtype=np.uint8).reshape(-1, width)
-        return pa.Array.from_buffers(pa.binary(width), len(m), [None, pa.py_buffer(m.tobytes())])
+        codes = np.ascontiguousarray(matrix, dtype=np.uint8).reshape(-1, width)
+        return pa.Array.from_buffers(pa.binary(width), len(codes), [None, pa.py_buffer(codes.tobytes())])
     raise ValueError(f"{dtype!r} is not a vector type")
