@@ -8,11 +8,15 @@ Invariants:
   numpy's packbits and Milvus do. Hamming and Jaccard are computed exactly:
   by a float32 GEMM on unpacked bits for dense blocks (exact for dim < 2^24)
   or by popcount for candidate pairs; Jaccard of two empty vectors is 0.
+  Jaccard stays float64 until results are written (float32), so range
+  bounds such as 0.4 are applied to the exact value, not a rounded one.
 - A dense block never holds more than BLOCK_SCORES scores (plus, for binary,
   BLOCK_BITS unpacked bits), whatever nq and n are.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -33,6 +37,8 @@ BLOCK_BITS = 1 << 23
 QUERY_CHUNK = 1024
 
 Floats = npt.NDArray[np.float32]
+#: float32, except Jaccard kept in float64 so range bounds are applied before rounding
+Scored = npt.NDArray[np.floating[Any]]
 Codes = npt.NDArray[np.uint8]
 
 _POPCOUNT8 = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
@@ -55,7 +61,7 @@ def popcount_rows(codes: Codes) -> npt.NDArray[np.int64]:
     return _POPCOUNT8[codes].sum(axis=1, dtype=np.int64)  # type: ignore[no-any-return]
 
 
-def pair_scores(q_codes: Codes, x_codes: Codes, metric: MetricType) -> Floats:
+def pair_scores(q_codes: Codes, x_codes: Codes, metric: MetricType) -> Scored:
     """Hamming or Jaccard distance of row i of q_codes to row i of x_codes."""
     if metric is MetricType.HAMMING:
         return popcount_rows(np.bitwise_xor(q_codes, x_codes)).astype(np.float32)
@@ -64,9 +70,9 @@ def pair_scores(q_codes: Codes, x_codes: Codes, metric: MetricType) -> Floats:
     return _jaccard(inter.astype(np.float64), union.astype(np.float64))
 
 
-def _jaccard(inter: npt.NDArray[np.float64], union: npt.NDArray[np.float64]) -> Floats:
+def _jaccard(inter: npt.NDArray[np.float64], union: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     sim = np.divide(inter, union, out=np.ones_like(inter), where=union > 0)
-    return (1.0 - sim).astype(np.float32)
+    return 1.0 - sim
 
 
 class _Queries:
@@ -81,7 +87,7 @@ class _Queries:
             self.bits = np.asarray(queries, dtype=np.float32)
             self.pop = (self.bits.astype(np.float64) ** 2).sum(axis=1)
 
-    def score(self, block: npt.NDArray[np.generic]) -> Floats:
+    def score(self, block: npt.NDArray[np.generic]) -> Scored:
         m = self.metric
         if m.for_binary:
             xbits = np.unpackbits(np.asarray(block, dtype=np.uint8), axis=1).astype(np.float32)
@@ -160,7 +166,7 @@ def exact_range(
         return RangeResult.empty(nq, metric)
     ids_all = np.arange(n, dtype=np.int64) if row_ids is None else row_ids
     qs: list[Ids] = []
-    ss: list[Floats] = []
+    ss: list[Scored] = []
     rs: list[Ids] = []
     for q0 in range(0, nq, QUERY_CHUNK):
         chunk = queries[q0 : q0 + QUERY_CHUNK]

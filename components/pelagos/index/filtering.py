@@ -17,11 +17,15 @@ Invariants:
   distances the widened graph walk computes (ef * 2M, each costing about
   GRAPH_STEP_COST dense GEMM distances) and goes exact when the scan is
   cheaper or at most EXACT_MIN_ROWS rows are allowed.
+- HNSW on un-normalised IP (not a metric space) loses recall under a filter
+  however wide ef is (measured: 10% allowed, ef 32..5120, recall@10 stuck at
+  0.92 against 0.99 unfiltered; 50% allowed: 0.974). So for IP the exact scan
+  is also chosen whenever at most IP_GRAPH_MIN_FRACTION of the rows are
+  allowed, whatever the cost model says.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,11 +34,14 @@ import numpy.typing as npt
 
 from pelagos.errors import InvalidArgumentError
 from pelagos.index.faiss_api import faiss
+from pelagos.index.kinds import MetricType
 
 #: Always score this many allowed rows exactly rather than walk a graph.
 EXACT_MIN_ROWS = 2048
 #: A distance computed in a graph walk costs about this many distances of a dense scan.
 GRAPH_STEP_COST = 4.0
+#: HNSW with IP: below this allowed fraction always scan exactly.
+IP_GRAPH_MIN_FRACTION = 0.5
 
 
 @dataclass(slots=True)
@@ -99,14 +106,16 @@ def plan_filter(allowed: npt.NDArray[np.bool_] | None, count: int) -> FilterPlan
 
 
 def widened(width: int, fraction: float, cap: int) -> int:
-    """A search width scaled up by 1 / fraction, between width and cap."""
+    """A search width scaled by 1 / fraction (rounded to nearest), between width and cap."""
     if fraction <= 0:
         return max(width, cap)
-    return max(width, min(cap, math.ceil(width / fraction)))
+    return max(width, min(cap, round(width / fraction)))
 
 
-def prefer_exact(plan: FilterPlan, ef: int, hnsw_m: int) -> bool:
-    """HNSW: is scoring the allowed rows exactly cheaper than the widened graph walk?"""
+def prefer_exact(plan: FilterPlan, ef: int, hnsw_m: int, metric: MetricType) -> bool:
+    """HNSW: is scoring the allowed rows exactly cheaper (or, for IP, safer) than the widened graph walk?"""
     if plan.allowed_count <= EXACT_MIN_ROWS:
+        return True
+    if metric is MetricType.IP and plan.fraction <= IP_GRAPH_MIN_FRACTION:
         return True
     return plan.allowed_count <= GRAPH_STEP_COST * ef * 2 * hnsw_m

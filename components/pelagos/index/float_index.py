@@ -91,6 +91,7 @@ class FaissFloatIndex:
         if t is IndexType.FLAT or (t is IndexType.IVF_PQ and n < 2):
             if t is not IndexType.FLAT:
                 notes.append(f"{n} row is too few to train {t}; stored flat (exact)")
+                effective.clear()
             self._structure = "flat"
             return faiss.IndexFlat(d, fm)
         if t is IndexType.HNSW:
@@ -181,7 +182,8 @@ class FaissFloatIndex:
         if self._structure != "hnsw" or plan.everything:
             return None
         assert self._spec.hnsw_m is not None
-        if prefer_exact(plan, widened(ef, plan.fraction, max(ef, self._count)), self._spec.hnsw_m):
+        ef = widened(ef, plan.fraction, max(ef, self._count))
+        if prefer_exact(plan, ef, self._spec.hnsw_m, self._spec.metric):
             return plan.allowed_rows()
         return None
 

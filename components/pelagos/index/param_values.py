@@ -58,7 +58,13 @@ def flatten_params(params: Mapping[str, Any] | None, what: str) -> dict[str, Any
 
 
 def same_value(a: Any, b: Any) -> bool:
-    return a == b or str(a).strip() == str(b).strip()
+    """Equal as given, as text, or as numbers (16, 16.0 and "16" are the same value)."""
+    if a == b or str(a).strip() == str(b).strip():
+        return True
+    try:
+        return float(str(a).strip()) == float(str(b).strip())
+    except ValueError:
+        return False
 
 
 def as_int(key: str, value: Any, low: int, high: int, context: str) -> int:
