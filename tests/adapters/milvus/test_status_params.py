@@ -168,3 +168,8 @@ def test_headers() -> None:
     assert call_info(None).db == "default"
     assert user_of("%%%not base64") == "" and user_of(base64.b64encode(b"token-only").decode()) == ""
     assert user_of(base64.b64encode(b"\xff\xfe:x").decode()) == ""
+
+
+def test_milvus_worded_messages_are_not_repeated() -> None:
+    exc = errors.CollectionNotFoundError("collection not found[database=default][collection=x]")
+    assert st.status_of(exc, collection="x", database="default").reason == str(exc)

@@ -10,7 +10,8 @@ Invariants:
 - never code 8 nor legacy `RateLimit`: pymilvus retries those for minutes;
 - input errors carry `extra_info["is_input_error"] = "true"` as Milvus does;
 - the reason starts with Milvus's own wording ("collection not found[...]"),
-  followed by the Pelagos message when that adds something.
+  followed by the Pelagos message; a message already in Milvus's words is
+  kept as it is.
 
 Pure: protobuf only, no gRPC.
 """
@@ -165,7 +166,6 @@ def _reason(exc: BaseException, m: _Mapping, collection: str, database: str) -> 
         where = f"[database={database}]"
     if m is _UNEXPECTED and not isinstance(exc, errors.PelagosError):
         return f"{m.text}: {type(exc).__name__}: {message}"
-    head = m.text + where
-    if message.lower().startswith(m.text):
-        return message if not where else f"{head}: {message}"
-    return f"{head}: {message}"
+    if message.lower().startswith(m.text):  # already in Milvus's words
+        return message
+    return f"{m.text}{where}: {message}"
