@@ -130,3 +130,18 @@ def test_bad_input_is_a_clear_error(client: MilvusClient) -> None:
     with pytest.raises(MilvusException):
         client.search(name, data=[[0.1] * (DIM + 1)], limit=3)
     client.drop_collection(name)
+
+
+def test_cosine_scores_are_cosine_similarity(client: MilvusClient) -> None:
+    name = make(client, metric_type="COSINE")
+    v = vecs(20, seed=5) * np.arange(1, 21, dtype=np.float32)[:, None]  # lengths differ
+    client.insert(name, [{"id": i, "vector": v[i].tolist()} for i in range(20)])
+    q = v[3] * 7.0
+    res = client.search(name, data=[q.tolist()], limit=20)
+    unit = v / np.linalg.norm(v, axis=1, keepdims=True)
+    expected = unit @ (q / np.linalg.norm(q))
+    got = {h["id"]: h["distance"] for h in res[0]}
+    assert res[0][0]["id"] == 3 and got[3] == pytest.approx(1.0, abs=1e-5)
+    for i, s in got.items():
+        assert s == pytest.approx(float(expected[i]), abs=1e-5)
+    client.drop_collection(name)

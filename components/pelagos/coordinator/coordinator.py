@@ -22,6 +22,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
+from pelagos.coordinator import metrics
 from pelagos.coordinator.catalog import Catalog
 from pelagos.coordinator.indexes import IndexCoordinator
 from pelagos.errors import (
@@ -261,6 +262,8 @@ class Coordinator:
                 await self.log.create_channel(ch)
             await self.catalog.save_collection(info)
             self._collections[cid] = info
+            metrics.DDL.labels("create_collection").inc()
+            metrics.COLLECTIONS.set(len(self._collections))
         for ch in channels:
             await self._watch(info, ch)
         return info
@@ -278,6 +281,8 @@ class Coordinator:
             await self.catalog.delete_collection(c.collection_id)
             del self._collections[c.collection_id]
             self._loads.pop(c.collection_id, None)
+            metrics.DDL.labels("drop_collection").inc()
+            metrics.COLLECTIONS.set(len(self._collections))
             self.index.forget(c.collection_id)
         await self._release(c)
         for ch in c.channels:
@@ -425,6 +430,7 @@ class Coordinator:
         if c is None:
             return  # dropped meanwhile; its files are garbage
         await self.catalog.commit_flush(commit)
+        metrics.SEGMENTS_COMMITTED.inc(len(commit.segments))
         if commit.collection_id in self._loads:
             await self._sync(c, commit.channel)
         if commit.segments:

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
+from pelagos.datanode import metrics
 from pelagos.interfaces.messages import MessageKind, decode
 from pelagos.interfaces.roles import ChannelCheckpoint, DeltaInfo, FlushCommit, SegmentInfo
 from pelagos.interfaces.types import CollectionInfo
@@ -124,6 +125,8 @@ class ChannelWriter:
     async def _consume(self, sub: LogSubscription) -> None:
         while True:
             batch = await sub.next_batch(self._settings.batch_size, timeout=0.5)
+            if batch:
+                metrics.CONSUMED.labels(self.channel).inc(len(batch))
             flush_now = False
             for m in batch:
                 msg = decode(m.payload)
@@ -141,6 +144,7 @@ class ChannelWriter:
                     self._add_deletes(msg.rows, msg.ts)
                 elif msg.kind == MessageKind.FLUSH:
                     flush_now = True
+            metrics.BUFFERED_BYTES.labels(self.channel).set(self._buffer.nbytes)
             if flush_now or self._due():
                 await self.flush()
 
@@ -166,6 +170,7 @@ class ChannelWriter:
 
     async def flush(self) -> None:
         """Persist everything buffered and commit the checkpoint."""
+        started = time.monotonic()
         c = self.collection
         schema = c.schema
         buffer, self._buffer = self._buffer, _Buffer()
@@ -232,6 +237,10 @@ class ChannelWriter:
         )
         self._checkpoint = checkpoint
         self._last_commit = time.monotonic()
+        metrics.FLUSH_LATENCY.observe(time.monotonic() - started)
+        metrics.FLUSHED_SEGMENTS.inc(len(segments))
+        metrics.FLUSHED_ROWS.inc(sum(s.row_count for s in segments))
+        metrics.BUFFERED_BYTES.labels(self.channel).set(0)
         if self._on_flush is not None:
             self._on_flush(len(segments), sum(s.row_count for s in segments))
         if segments or deltas:

@@ -14,6 +14,7 @@ import time
 
 from pelagos.index import create_index
 from pelagos.index.user_params import spec_from_params
+from pelagos.indexnode import metrics
 from pelagos.interfaces.roles import IndexBuildTask, SegmentIndexInfo
 from pelagos.schema import DataType
 from pelagos.schema.arrow import vectors_of
@@ -47,9 +48,16 @@ class IndexNode:
                 index.build(vectors)
                 return index.serialize()
 
-            blob = await asyncio.to_thread(build)
+            try:
+                blob = await asyncio.to_thread(build)
+            except Exception:
+                metrics.BUILDS.labels("error").inc()
+                raise
             key = index_key(task.collection_id, task.segment.segment_id, task.index_id, task.build_id)
             await self._objects.put(key, blob)
+            metrics.BUILDS.labels("ok").inc()
+            metrics.BUILD_LATENCY.observe(time.monotonic() - started)
+            metrics.BUILT_ROWS.inc(task.segment.row_count)
             log.info(
                 "built %s on segment %d (%d rows) in %.2fs",
                 spec,

@@ -42,6 +42,7 @@ from pelagos.interfaces.types import (
     SearchRequest,
     SearchResult,
 )
+from pelagos.proxy.metrics import DELETED_ROWS, INSERTED_ROWS, SEARCH_VECTORS, measured
 from pelagos.proxy.outputs import COUNT_STAR, plan_outputs
 from pelagos.proxy.reduce import larger_is_better, merge_hits
 from pelagos.proxy.routing import bucket_of, split_by_bucket
@@ -88,6 +89,7 @@ class Proxy:
         await self.coord.alter_database(name, properties, delete_keys)
 
     # --- collections -------------------------------------------------------------
+    @measured("create_collection")
     async def create_collection(
         self,
         db: str,
@@ -119,6 +121,7 @@ class Proxy:
         )
         self.writer.track(info.channels)
 
+    @measured("drop_collection")
     async def drop_collection(self, db: str, name: str) -> None:
         try:
             c = self.coord.collection(db, name)
@@ -136,6 +139,7 @@ class Proxy:
             return False
         return True
 
+    @measured("describe_collection")
     async def describe_collection(self, db: str, name: str) -> CollectionInfo:
         return self.coord.collection(db, name)
 
@@ -200,6 +204,7 @@ class Proxy:
         return await self.coord.list_aliases(db, collection)
 
     # --- load ----------------------------------------------------------------------------
+    @measured("load")
     async def load(self, db: str, collection: str, partitions: list[str], replicas: int = 1) -> None:
         c = self.coord.collection(db, collection)
         await self.coord.load(c, self.coord.partition_ids(c, partitions))
@@ -275,19 +280,24 @@ class Proxy:
         )
         return pks, max(stamps)
 
+    @measured("insert")
     async def insert(self, db: str, collection: str, partition: str | None, rows: pa.Table) -> MutationResult:
         c = self.coord.collection(db, collection)
         pks, ts = await self._write_rows(c, partition, rows, MessageKind.INSERT)
+        INSERTED_ROWS.inc(len(pks))
         return MutationResult(ids=pks, timestamp=ts, insert_count=len(pks))
 
+    @measured("upsert")
     async def upsert(self, db: str, collection: str, partition: str | None, rows: pa.Table) -> MutationResult:
         c = self.coord.collection(db, collection)
         pk = c.schema.primary_field
         if pk.name not in rows.column_names:
             raise InvalidArgumentError(f"upsert needs the primary key field {pk.name} in the data")
         pks, ts = await self._write_rows(c, partition, rows, MessageKind.UPSERT)
+        INSERTED_ROWS.inc(len(pks))
         return MutationResult(ids=pks, timestamp=ts, upsert_count=len(pks))
 
+    @measured("delete")
     async def delete(
         self,
         db: str,
@@ -340,8 +350,10 @@ class Proxy:
                 for g, part in split_by_bucket(table, shard_of_row, len(c.channels))
             )
         )
+        DELETED_ROWS.inc(len(keys))
         return MutationResult(ids=keys, timestamp=max(stamps), delete_count=len(keys))
 
+    @measured("flush")
     async def flush(self, db: str, collections: list[str]) -> list[FlushInfo]:
         out = []
         for name in collections:
@@ -396,6 +408,7 @@ class Proxy:
             return now, options.guarantee_ts or 1
         return now, 1
 
+    @measured("query")
     async def query(self, request: QueryRequest) -> QueryResult:
         c = self.coord.collection(request.db, request.collection)
         partition_ids = self._loaded(c, request.options.partitions)
@@ -465,6 +478,7 @@ class Proxy:
         default = "HAMMING" if f.dtype == DataType.BINARY_VECTOR else "COSINE"
         return metric or index_metric or default
 
+    @measured("search")
     async def search(self, request: SearchRequest) -> SearchResult:
         c = self.coord.collection(request.db, request.collection)
         partition_ids = self._loaded(c, request.options.partitions)
@@ -492,6 +506,7 @@ class Proxy:
                 f"topk + offset should be in range [1, {MAX_TOPK}], but got {request.limit + request.offset}"
             )
         metric = self._metric(c, f, request.metric_type)
+        SEARCH_VECTORS.inc(nq)
         outputs = plan_outputs(c.schema, request.output_fields, for_query=False)
         compile_filter(request.filter or "", c.schema, request.filter_params)
         read_ts, guarantee = await self._guarantee(c, request.options)
@@ -537,7 +552,9 @@ class Proxy:
             pks = pa.concat_arrays([p.pks for p in parts]).take(idx)
             scores = np.concatenate([p.scores for p in parts])[chosen]
             fields = (
-                pa.concat_tables([p.fields for p in parts], promote_options="permissive").take(idx) if outputs.columns else pa.table({})
+                pa.concat_tables([p.fields for p in parts], promote_options="permissive").take(idx)
+                if outputs.columns
+                else pa.table({})
             )
         if request.round_decimal >= 0:
             scores = np.round(scores, request.round_decimal)
@@ -553,10 +570,12 @@ class Proxy:
             session_ts=read_ts,
         )
 
+    @measured("hybrid_search")
     async def hybrid_search(self, request: HybridSearchRequest) -> SearchResult:
         raise UnsupportedError("hybrid search is not supported yet")
 
     # --- indexes ------------------------------------------------------------------------------------
+    @measured("create_index")
     async def create_index(
         self, db: str, collection: str, field_name: str, index_name: str, params: dict[str, str]
     ) -> None:
@@ -565,6 +584,7 @@ class Proxy:
             check_name(index_name, "index")
         await self.coord.create_index(c, field_name, index_name, params)
 
+    @measured("describe_index")
     async def describe_index(
         self, db: str, collection: str, field_name: str = "", index_name: str = ""
     ) -> list[IndexInfo]:

@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from pelagos.expr import compile_filter
-from pelagos.index.exact import exact_knn
+from pelagos.index.exact import exact_knn, normalize_rows
 from pelagos.index.kinds import MetricType
 from pelagos.interfaces.roles import ShardQuery, ShardSearch, ShardSearchResult
 from pelagos.querynode.segment_view import SegmentView
@@ -57,6 +57,9 @@ def _search_segment(
 
         params = SearchParams.parse(req.params, index.spec, req.limit)
         scores, ids = index.search(req.vectors, req.limit, params, allowed=mask)
+    elif metric is MetricType.COSINE:
+        queries = normalize_rows(np.asarray(req.vectors, dtype=np.float32))
+        scores, ids = exact_knn(queries, seg.normalized_vectors(req.field_name), req.limit, metric, mask=mask)
     else:
         scores, ids = exact_knn(req.vectors, seg.vectors(req.field_name), req.limit, metric, mask=mask)
     return scores, ids

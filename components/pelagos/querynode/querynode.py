@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import time
 
 import pyarrow as pa
 
 from pelagos.errors import CollectionNotLoadedError
 from pelagos.interfaces.roles import ChannelView, ShardQuery, ShardSearch, ShardSearchResult
+from pelagos.querynode import metrics
 from pelagos.querynode.executor import query_channel, search_channel
 from pelagos.querynode.index_loader import IndexLoader
 from pelagos.querynode.served_channel import ServedChannel
@@ -68,15 +70,25 @@ class QueryNode:
 
     async def search(self, request: ShardSearch) -> ShardSearchResult:
         ch = self._channel(request.channel)
+        started = time.perf_counter()
         await ch.ready.wait()
         await ch.wait_serviceable(request.guarantee_ts)
-        return await search_channel(ch, request)
+        waited = time.perf_counter()
+        metrics.WAIT_LATENCY.observe(waited - started)
+        result = await search_channel(ch, request)
+        metrics.SEARCH_LATENCY.observe(time.perf_counter() - waited)
+        return result
 
     async def query(self, request: ShardQuery) -> pa.Table:
         ch = self._channel(request.channel)
+        started = time.perf_counter()
         await ch.ready.wait()
         await ch.wait_serviceable(request.guarantee_ts)
-        return await query_channel(ch, request)
+        waited = time.perf_counter()
+        metrics.WAIT_LATENCY.observe(waited - started)
+        result = await query_channel(ch, request)
+        metrics.QUERY_LATENCY.observe(time.perf_counter() - waited)
+        return result
 
     async def stop(self) -> None:
         for ch in list(self._channels):

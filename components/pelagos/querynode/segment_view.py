@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from pelagos.index.exact import normalize_rows
 from pelagos.index.protocol import VectorIndex
 from pelagos.schema import ROW_TIMESTAMP_COLUMN, CollectionSchema
 from pelagos.schema.arrow import vectors_of
@@ -48,6 +49,15 @@ class SegmentView:
             assert f is not None and f.dim is not None
             m = vectors_of(self.table.column(name), f.dtype, f.dim)
             self._vectors[name] = m
+        return m
+
+    def normalized_vectors(self, name: str) -> np.ndarray:
+        """Unit-length rows of a float vector field (COSINE search), computed once."""
+        key = f"{name}#unit"
+        m = self._vectors.get(key)
+        if m is None:
+            m = normalize_rows(self.vectors(name))
+            self._vectors[key] = m
         return m
 
     @property

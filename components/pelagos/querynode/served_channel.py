@@ -32,6 +32,7 @@ import pyarrow as pa
 from pelagos.errors import DeadlineExceededError
 from pelagos.interfaces.messages import MessageKind, decode
 from pelagos.interfaces.roles import ChannelView, SegmentInfo
+from pelagos.querynode import metrics
 from pelagos.querynode.segment_view import SegmentView
 from pelagos.schema import ROW_TIMESTAMP_COLUMN
 from pelagos.schema.arrow import arrow_schema
@@ -132,6 +133,11 @@ class ServedChannel:
                 self.consumed_position = m.position
                 self.consumed_ts = max(self.consumed_ts, msg.ts)
             self._version += 1
+            metrics.CONSUMED.labels(self.channel).inc(len(batch))
+            metrics.GROWING_ROWS.labels(self.channel).set(sum(b.rows.num_rows for b in self._growing))
+            metrics.CONSUME_LAG.labels(self.channel).set(
+                max(0.0, time.time() - (self.consumed_ts >> 18) / 1000)
+            )
             async with self._progress:
                 self._progress.notify_all()
 
@@ -184,6 +190,7 @@ class ServedChannel:
             self.sealed_position = position
             self._growing = [b for b in self._growing if b.position > position]
             self._growing_deletes = [d for d in self._growing_deletes if d[0] > position]
+            metrics.SEALED_SEGMENTS.labels(self.channel).set(len(segments))
             if self.consumed_position < position:
                 self.consumed_position = position
                 self.consumed_ts = max(self.consumed_ts, view.checkpoint.ts)
