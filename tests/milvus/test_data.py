@@ -43,7 +43,7 @@ def test_search_returns_exact_neighbours(client: MilvusClient) -> None:
     v = vecs(200, seed=1)
     client.insert(name, [{"id": i, "vector": v[i].tolist(), "g": i % 3} for i in range(200)])
     res = client.search(name, data=[v[5].tolist(), v[9].tolist()], limit=3, output_fields=["g"])
-    assert [hit["id"] for hit in res[0]][0] == 5 and [hit["id"] for hit in res[1]][0] == 9
+    assert res[0][0]["id"] == 5 and res[1][0]["id"] == 9
     assert res[0][0]["distance"] == pytest.approx(0.0, abs=1e-4)
     assert res[0][0]["entity"]["g"] == 5 % 3
     d = ((v - v[5]) ** 2).sum(axis=1)
