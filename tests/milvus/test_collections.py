@@ -52,8 +52,18 @@ def test_full_schema_with_every_field_type(client: MilvusClient) -> None:
     assert by["i32"].get("nullable") is True
     assert by["f"].get("default_value") is not None
     rows = [
-        {"b": True, "i8": 1, "i16": 2, "i32": None, "d": 2.5, "s": "x", "j": {"a": 1},
-         "arr": [1, 2], "bv": bytes([1, 2]), "fv": [0.1, 0.2, 0.3, 0.4]},
+        {
+            "b": True,
+            "i8": 1,
+            "i16": 2,
+            "i32": None,
+            "d": 2.5,
+            "s": "x",
+            "j": {"a": 1},
+            "arr": [1, 2],
+            "bv": bytes([1, 2]),
+            "fv": [0.1, 0.2, 0.3, 0.4],
+        },
     ]
     res = client.insert(name, rows)
     assert res["insert_count"] == 1
@@ -136,3 +146,18 @@ def test_missing_collection_is_code_100(client: MilvusClient) -> None:
         client.describe_collection(unique("missing"))
     assert err.value.code == 100
     assert not client.has_collection(unique("missing"))
+
+
+def test_truncate_keeps_schema_and_removes_rows(client: MilvusClient) -> None:
+    name = unique()
+    client.create_collection(name, dimension=4, consistency_level="Strong")
+    client.insert(name, [{"id": i, "vector": [0.1, 0.2, 0.3, float(i)]} for i in range(20)])
+    client.flush(name)
+    client.insert(name, [{"id": 100 + i, "vector": [0.1, 0.2, 0.3, float(i)]} for i in range(5)])
+    client.truncate_collection(name)
+    assert client.query(name, filter="", output_fields=["count(*)"])[0]["count(*)"] == 0
+    assert client.get_collection_stats(name)["row_count"] == 0
+    client.insert(name, [{"id": 1, "vector": [0.0, 0.0, 0.0, 1.0]}])
+    assert [r["id"] for r in client.query(name, filter="id >= 0")] == [1]
+    assert client.describe_collection(name)["fields"][1]["params"]["dim"] == 4
+    client.drop_collection(name)

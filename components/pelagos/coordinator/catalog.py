@@ -123,6 +123,13 @@ class Catalog:
         ):
             await self.meta.delete_prefix(prefix)
 
+    async def truncate_collection(self, collection_id: int, channels: list[str]) -> None:
+        """Forget every segment, delete log, built index and checkpoint of a collection."""
+        for prefix in (f"seg/{collection_id}/", f"delta/{collection_id}/", f"segidx/{collection_id}/"):
+            await self.meta.delete_prefix(prefix)
+        for ch in channels:
+            await self.meta.delete(f"cp/{ch}")
+
     async def collections(self) -> list[CollectionInfo]:
         out = []
         for kv in await self.meta.range("coll/"):

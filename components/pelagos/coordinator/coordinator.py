@@ -325,6 +325,33 @@ class Coordinator:
             props = {k: v for k, v in {**c.properties, **properties}.items() if k not in delete_keys}
             await self._update(replace(c, properties=props, aliases=[]))
 
+    async def truncate_collection(self, db: str, name: str) -> None:
+        """Remove every row, keep schema, partitions, indexes and load state.
+
+        The collection's channels are recreated empty and its segments, delete
+        logs and checkpoints forgotten; workers then start over on the empty
+        channels. Files of the old segments are left for garbage collection.
+        """
+        async with self._lock:
+            c = self.collection(db, name)
+            if c.name != name:
+                c = self._collections[c.collection_id]
+            loaded = c.collection_id in self._loads
+            await self._release(c)
+            for ch in c.channels:
+                for node in self.datanodes:
+                    await node.release_channel(ch)
+            await self.catalog.truncate_collection(c.collection_id, c.channels)
+            self.index.truncated(c.collection_id)
+            for ch in c.channels:
+                await self.log.delete_channel(ch)
+                await self.log.create_channel(ch)
+            metrics.DDL.labels("truncate_collection").inc()
+        for ch in c.channels:
+            await self._watch(c, ch)
+        if loaded:
+            await self._serve(c)
+
     # --- partitions -----------------------------------------------------------------------
     async def create_partition(self, db: str, collection: str, partition: str) -> None:
         async with self._lock:

@@ -180,6 +180,13 @@ class IndexCoordinator:
             if key[0] == collection_id:
                 task.cancel()
 
+    def truncated(self, collection_id: int) -> None:
+        """The collection's segments are gone: so are their builds."""
+        self._built[collection_id] = {}
+        for key, task in list(self._running.items()):
+            if key[0] == collection_id:
+                task.cancel()
+
     def built(self, collection_id: int) -> list[SegmentIndexInfo]:
         return list(self._built.get(collection_id, {}).values())
 

@@ -156,7 +156,7 @@ class Proxy:
         await self.coord.alter_collection(db, name, properties, delete_keys)
 
     async def truncate_collection(self, db: str, name: str) -> None:
-        raise UnsupportedError("truncate_collection is not supported yet; drop and recreate the collection")
+        await self.coord.truncate_collection(db, name)
 
     async def collection_row_count(self, db: str, name: str) -> int:
         c = self.coord.collection(db, name)
