@@ -77,9 +77,12 @@ async def test_restart_keeps_objects_and_stop_leaves_no_process(
         server.start()
         assert server.pid != first_pid
         assert await store.get("k") == b"kept"
+    sockets = [path for path in server.socket_files if path.is_socket()]
+    assert len(sockets) >= 5, "weed made fewer unix sockets than we expect to clean up"
     pid = server.pid
     assert pid is not None
     server.stop()
+    assert not [path for path in server.socket_files if path.exists()]
     server.stop()  # idempotent
     assert not server.running()
     with pytest.raises(ProcessLookupError):

@@ -100,7 +100,7 @@ class S3ObjectStore:
         self._part_size = part_size
         self._http = urllib3.PoolManager(
             num_pools=4,
-            maxsize=max_workers,
+            maxsize=max_workers * 4,  # multipart uploads open up to 3 connections each
             timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout),
             retries=urllib3.Retry(
                 total=3,
