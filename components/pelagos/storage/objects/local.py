@@ -310,12 +310,15 @@ class LocalObjectStore:
             current = current.parent
 
     def _list(self, prefix: str) -> builtins.list[ObjectInfo]:
+        # walk only the directory the prefix ends in, and in it only the
+        # entries whose names start with the prefix's last (partial) segment
         cut = prefix.rfind("/")
         base = self._root.joinpath(*prefix[:cut].split("/")) if cut > 0 else self._root
+        partial = prefix[cut + 1 :]
         found: builtins.list[ObjectInfo] = []
-        stack = [base]
+        stack: builtins.list[tuple[Path, str]] = [(base, partial)]
         while stack:
-            directory = stack.pop()
+            directory, name_prefix = stack.pop()
             try:
                 entries = builtins.list(os.scandir(directory))
             except (FileNotFoundError, NotADirectoryError):
@@ -325,18 +328,15 @@ class LocalObjectStore:
                     f"listing {directory} in the local object store failed: {exc.strerror or exc}"
                 ) from exc
             for entry in entries:
-                if entry.name.startswith(TEMP_MARKER):
+                if entry.name.startswith(TEMP_MARKER) or not entry.name.startswith(name_prefix):
                     continue
                 if entry.is_dir(follow_symlinks=False):
-                    stack.append(Path(entry.path))
-                    continue
-                key = Path(entry.path).relative_to(self._root).as_posix()
-                if not key.startswith(prefix):
+                    stack.append((Path(entry.path), ""))
                     continue
                 try:
                     size = entry.stat().st_size
                 except FileNotFoundError:
                     continue  # deleted while we listed
-                found.append(ObjectInfo(key=key, size=size))
+                found.append(ObjectInfo(key=Path(entry.path).relative_to(self._root).as_posix(), size=size))
         found.sort(key=lambda info: info.key)
         return found

@@ -359,7 +359,11 @@ class S3ObjectStore:
         if self._closed:
             raise ObjectStoreError(f"the object store {self!r} is closed")
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, fn)
+        try:
+            future = loop.run_in_executor(self._pool, fn)
+        except RuntimeError as exc:  # the pool was shut down by a concurrent close()
+            raise ObjectStoreError(f"the object store {self!r} is closed") from exc
+        return await future
 
     async def _call(self, fn: Callable[[], T], key: str | None, op: str) -> T:
         """Run `fn` in the pool with the bucket checked and errors translated."""
