@@ -191,7 +191,7 @@ def test_plans_are_cached_by_text_schema_and_params(schema: CollectionSchema) ->
 
 def test_unhashable_params_still_compile(schema: CollectionSchema, table: pa.Table) -> None:
     class Weird(list[int]):
-        __hash__ = None  # type: ignore[assignment]
+        __hash__ = None  # type: ignore[assignment,unused-ignore]
 
     plan = compile_filter("category in {c}", schema, {"c": Weird([3])})
     assert plan.evaluate(table).tolist() == [False, True, True, False]

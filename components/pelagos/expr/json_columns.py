@@ -18,7 +18,8 @@ Semantics (Milvus's):
   a value of another kind than the operation needs (or JSON null) has no
   value: comparisons on it are false, not unknown;
 - numbers compare by value whether written as int or float (`1 == 1.0`),
-  but never equal a bool; strings compare by code point;
+  but never equal a bool; strings compare by code point; bools are only
+  equal or unequal (an ordering comparison never holds for them);
 - a null cell of a nullable JSON field is SQL-null (unknown); a null cell
   of `$meta` (or any non-nullable JSON column) reads as an empty document;
 - text that is not valid JSON reads as an empty document.
