@@ -84,6 +84,8 @@ class Coordinator:
         self._databases: dict[str, DatabaseInfo] = {}
         self._collections: dict[int, CollectionInfo] = {}
         self._aliases: dict[tuple[str, str], int] = {}
+        #: (db, name or alias) -> the collection as callers see it (with aliases); cleared on every change
+        self._views: dict[tuple[str, str], CollectionInfo] = {}
         self._loads: dict[int, list[int]] = {}
         self.datanodes: list[DataNodeAPI] = []
         self.querynodes: list[QueryNodeAPI] = []
@@ -103,8 +105,10 @@ class Coordinator:
             self._databases[db.name] = db
         for c in await self.catalog.collections():
             self._collections[c.collection_id] = c
+            self._views.clear()
         for db_name, alias, cid in await self.catalog.aliases():
             self._aliases[(db_name, alias)] = cid
+            self._views.clear()
         for cid, load in (await self.catalog.loads()).items():
             self._loads[cid] = list(load.get("partitions", []))
         await self.index.load(list(self._collections))
@@ -193,13 +197,19 @@ class Coordinator:
         return None
 
     def collection(self, db: str, name: str) -> CollectionInfo:
+        key = (db or DEFAULT_DATABASE, name)
+        cached = self._views.get(key)
+        if cached is not None:
+            return cached
         self.database(db)
         c = self._find(db, name)
         if c is None:
             raise CollectionNotFoundError(
                 f"collection not found[database={db or DEFAULT_DATABASE}][collection={name}]"
             )
-        return self._with_aliases(c)
+        view = self._with_aliases(c)
+        self._views[key] = view
+        return view
 
     def collection_by_id(self, collection_id: int) -> CollectionInfo:
         c = self._collections.get(collection_id)
@@ -262,6 +272,7 @@ class Coordinator:
                 await self.log.create_channel(ch)
             await self.catalog.save_collection(info)
             self._collections[cid] = info
+            self._views.clear()
             metrics.DDL.labels("create_collection").inc()
             metrics.COLLECTIONS.set(len(self._collections))
         for ch in channels:
@@ -280,6 +291,7 @@ class Coordinator:
                 )
             await self.catalog.delete_collection(c.collection_id)
             del self._collections[c.collection_id]
+            self._views.clear()
             self._loads.pop(c.collection_id, None)
             metrics.DDL.labels("drop_collection").inc()
             metrics.COLLECTIONS.set(len(self._collections))
@@ -303,6 +315,7 @@ class Coordinator:
         c.updated_ts = await self.allocate_timestamp()
         await self.catalog.save_collection(c)
         self._collections[c.collection_id] = c
+        self._views.clear()
 
     async def rename_collection(self, db: str, old: str, new: str, new_db: str | None) -> None:
         async with self._lock:
@@ -410,6 +423,7 @@ class Coordinator:
                 raise AlreadyExistsError(f"alias {alias} conflicts with an existing collection name")
             await self.catalog.save_alias(db, alias, c.collection_id)
             self._aliases[(db, alias)] = c.collection_id
+            self._views.clear()
 
     async def drop_alias(self, db: str, alias: str) -> None:
         async with self._lock:
@@ -418,6 +432,7 @@ class Coordinator:
                 return
             await self.catalog.delete_alias(db, alias)
             del self._aliases[(db, alias)]
+            self._views.clear()
 
     async def alter_alias(self, db: str, alias: str, collection: str) -> None:
         async with self._lock:
@@ -427,6 +442,7 @@ class Coordinator:
             c = self.collection(db, collection)
             await self.catalog.save_alias(db, alias, c.collection_id)
             self._aliases[(db, alias)] = c.collection_id
+            self._views.clear()
 
     async def describe_alias(self, db: str, alias: str) -> AliasInfo:
         db = db or DEFAULT_DATABASE

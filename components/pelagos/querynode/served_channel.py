@@ -64,6 +64,7 @@ class ServedChannel:
         self.channel = view.channel
         self.collection = view.collection
         self.schema = view.collection.schema
+        self._pk_type_cache: pa.DataType | None = None
         self._broker = broker
         self._objects = objects
         self._attach_indexes = attach_indexes
@@ -86,7 +87,11 @@ class ServedChannel:
         self._sync_lock = asyncio.Lock()
 
     def _pk_type(self) -> pa.DataType:
-        return arrow_schema(self.schema, with_system=False).field(self.schema.primary_field.name).type
+        if self._pk_type_cache is None:
+            self._pk_type_cache = (
+                arrow_schema(self.schema, with_system=False).field(self.schema.primary_field.name).type
+            )
+        return self._pk_type_cache
 
     # --- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
