@@ -106,3 +106,19 @@ def test_concurrent_searches_agree_with_sequential(dataset: Dataset, index_type:
         np.testing.assert_array_equal(a, b)
     # one call for a batch equals the single-query calls
     np.testing.assert_array_equal(np.concatenate(sequential[1::2]), index.search(q[1::2], K, sp)[1])
+
+
+@pytest.mark.parametrize("metric", ["HAMMING", "JACCARD"])
+def test_binary_few_query_popcount_path_equals_gemm_path(dataset: Dataset, metric: str) -> None:
+    index = exact_index(metric, 128)
+    index.build(dataset.xb)
+    batch = index.search(dataset.qb, K)  # 50 queries: GEMM on unpacked bits
+    for i in range(0, len(dataset.qb), 5):
+        single = index.search(dataset.qb[i : i + 1], K)  # popcount
+        np.testing.assert_array_equal(single[0][0], batch[0][i])
+        np.testing.assert_array_equal(single[1][0], batch[1][i])
+    truth = true_scores(dataset.qb[:3], dataset.xb, metric)
+    radius = 0.45 if metric == "JACCARD" else 40.0
+    result = index.range_search(dataset.qb[:3], radius)
+    for i, (_, ids) in enumerate(result):
+        assert set(ids.tolist()) == set(np.flatnonzero(truth[i] < radius).tolist())

@@ -13,10 +13,14 @@ Invariants:
   selector skips disallowed codes before computing a distance.
 - HNSW cannot skip disallowed nodes while walking the graph, so with a
   selective filter it is cheaper and exact to score the allowed rows
-  directly: `prefer_exact` compares the rows an exact scan scores with the
-  distances the widened graph walk computes (ef * 2M, each costing about
-  GRAPH_STEP_COST dense GEMM distances) and goes exact when the scan is
-  cheaper or at most EXACT_MIN_ROWS rows are allowed.
+  directly (faiss's flat storage with the same selector computes distances
+  for allowed rows only): `prefer_exact` compares the allowed rows with the
+  distances the widened graph walk computes (ef * 2M, GRAPH_STEP_COST each
+  relative to a scanned row) and scans when that is cheaper or at most
+  EXACT_MIN_ROWS rows are allowed. Measured on 100k x 128, one query, one
+  thread: 10% allowed, scan 1.0 ms vs graph (ef 640) 2.6 ms; 50% allowed,
+  scan 8.6 ms vs graph (ef 128) 1.3 ms; 1% allowed, scan 0.5 ms vs graph
+  49 ms. A graph distance and a scanned row cost about the same, hence 1.0.
 - HNSW on un-normalised IP (not a metric space) loses recall under a filter
   however wide ef is (measured: 10% allowed, ef 32..5120, recall@10 stuck at
   0.92 against 0.99 unfiltered; 50% allowed: 0.974). So for IP the exact scan
@@ -38,21 +42,22 @@ from pelagos.index.kinds import MetricType
 
 #: Always score this many allowed rows exactly rather than walk a graph.
 EXACT_MIN_ROWS = 2048
-#: A distance computed in a graph walk costs about this many distances of a dense scan.
-GRAPH_STEP_COST = 4.0
+#: A distance computed in a graph walk costs about this many rows of a filtered flat scan.
+GRAPH_STEP_COST = 1.0
 #: HNSW with IP: below this allowed fraction always scan exactly.
 IP_GRAPH_MIN_FRACTION = 0.5
 
 
 @dataclass(slots=True)
 class FilterPlan:
+    """What a search needs to honour one bitset; the row list and the faiss bitmap are made on first use."""
+
     count: int
     allowed_count: int
-    #: the allowed rows (sorted), for the exact path
-    rows: npt.NDArray[np.int64] | None = None
-    #: the bitset itself, one bool per row
+    #: the bitset itself, one bool per row (None: every row)
     mask: npt.NDArray[np.bool_] | None = None
-    #: the bitset as faiss wants it (little-endian bit order), kept alive while the selector is
+    _rows: npt.NDArray[np.int64] | None = None
+    #: the bitset as faiss wants it (little-endian bit order), kept alive as long as the selector
     _bits: npt.NDArray[np.uint8] | None = None
     _selector: Any = None
 
@@ -73,22 +78,24 @@ class FilterPlan:
         if self.everything:
             return None
         if self._selector is None:
-            raise AssertionError("plan_filter made no bitmap for this plan")
+            self._bits = np.packbits(self.allowed_mask(), bitorder="little")
+            self._selector = faiss.IDSelectorBitmap(self.count, faiss.swig_ptr(self._bits))
         return self._selector
 
     def allowed_mask(self) -> npt.NDArray[np.bool_]:
         if self.mask is None:
-            raise AssertionError("plan_filter kept no mask for this plan")
+            return np.ones(self.count, dtype=np.bool_)
         return self.mask
 
     def allowed_rows(self) -> npt.NDArray[np.int64]:
-        if self.rows is None:
-            raise AssertionError("plan_filter kept no row list for this plan")
-        return self.rows
+        """The allowed rows, ascending."""
+        if self._rows is None:
+            self._rows = np.flatnonzero(self.allowed_mask()).astype(np.int64)
+        return self._rows
 
 
 def plan_filter(allowed: npt.NDArray[np.bool_] | None, count: int) -> FilterPlan:
-    """Check the bitset and precompute what the search paths need."""
+    """Check the bitset and count it; everything else is computed when a search path asks."""
     if allowed is None:
         return FilterPlan(count, count)
     mask = np.asarray(allowed)
@@ -97,12 +104,7 @@ def plan_filter(allowed: npt.NDArray[np.bool_] | None, count: int) -> FilterPlan
             f"allowed must be a 1-D bool array with one entry per row ({count}), "
             f"got dtype {mask.dtype} shape {mask.shape}"
         )
-    rows = np.flatnonzero(mask).astype(np.int64)
-    plan = FilterPlan(count, len(rows), rows=rows, mask=mask)
-    if 0 < len(rows) < count:
-        plan._bits = np.packbits(mask, bitorder="little")
-        plan._selector = faiss.IDSelectorBitmap(count, faiss.swig_ptr(plan._bits))
-    return plan
+    return FilterPlan(count, int(np.count_nonzero(mask)), mask=mask)
 
 
 def widened(width: int, fraction: float, cap: int) -> int:

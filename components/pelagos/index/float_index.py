@@ -11,8 +11,9 @@ Invariants:
   Milvus's defaults) and are passed per call through faiss SearchParameters,
   never set on the shared index, so concurrent searches do not interfere.
 - Filtered search follows filtering.py: faiss IDSelectorBitmap with widened
-  ef / nprobe, or for HNSW an exact scan of the allowed rows' stored vectors
-  (IndexHNSWFlat keeps the raw vectors in its flat storage).
+  ef / nprobe, or for HNSW under a selective filter an exact scan of the
+  allowed rows by the index's flat storage (IndexHNSWFlat keeps the raw
+  vectors there) with the same selector.
 - Faiss calls run with threads.threads_for_search(nq) OpenMP threads.
 """
 
@@ -27,7 +28,7 @@ import numpy.typing as npt
 
 from pelagos.errors import IndexParamError
 from pelagos.index import container
-from pelagos.index.exact import exact_knn, exact_range, normalize_rows
+from pelagos.index.exact import normalize_rows
 from pelagos.index.faiss_api import faiss
 from pelagos.index.filtering import FilterPlan, plan_filter, prefer_exact, widened
 from pelagos.index.inputs import as_vectors, check_k
@@ -140,11 +141,9 @@ class FaissFloatIndex:
         if self._index is None or len(q) == 0 or plan.nothing:
             return padded(len(q), k, metric)
         params = params or SearchParams()
-        exact_rows = self._exact_rows(plan, params.ef_for(k))
-        if exact_rows is not None:
-            return exact_knn(q, self._raw_vectors()[exact_rows], k, metric, row_ids=exact_rows)
+        index, fparams = self._target(plan, params, k)
         with faiss_threads(threads_for_search(len(q))):
-            scores, ids = self._index.search(q, k, params=self._faiss_params(plan, params, k))
+            scores, ids = index.search(q, k, params=fparams)
         return pad_missing(scores, ids, metric)
 
     def range_search(
@@ -162,14 +161,9 @@ class FaissFloatIndex:
         if self._index is None or len(q) == 0 or plan.nothing:
             return RangeResult.empty(len(q), metric)
         params = params or SearchParams()
-        exact_rows = self._exact_rows(plan, params.ef_for(1))
-        if exact_rows is not None:
-            data = self._raw_vectors()[exact_rows]
-            return exact_range(q, data, metric, radius, range_filter, row_ids=exact_rows)
+        index, fparams = self._target(plan, params, 1)
         with faiss_threads(threads_for_search(len(q))):
-            lims, scores, ids = self._index.range_search(
-                q, radius, params=self._faiss_params(plan, params, 1)
-            )
+            lims, scores, ids = index.range_search(q, radius, params=fparams)
         lims = np.asarray(lims, dtype=np.int64)
         qidx = np.repeat(np.arange(len(q), dtype=np.int64), np.diff(lims))
         keep = in_range(scores, radius, range_filter, metric)
@@ -177,15 +171,18 @@ class FaissFloatIndex:
             qidx[keep], scores[keep], np.asarray(ids, dtype=np.int64)[keep], len(q), metric
         )
 
-    def _exact_rows(self, plan: FilterPlan, ef: int) -> npt.NDArray[np.int64] | None:
-        """The allowed rows when an exact scan beats the filtered graph walk (HNSW only)."""
-        if self._structure != "hnsw" or plan.everything:
-            return None
-        assert self._spec.hnsw_m is not None
-        ef = widened(ef, plan.fraction, max(ef, self._count))
-        if prefer_exact(plan, ef, self._spec.hnsw_m, self._spec.metric):
-            return plan.allowed_rows()
-        return None
+    def _target(self, plan: FilterPlan, params: SearchParams, k: int) -> tuple[Any, Any]:
+        """The faiss index to ask and its per-call parameters.
+
+        HNSW under a selective filter asks its flat storage (the raw vectors) with the bitmap selector:
+        an exact scan that computes distances for allowed rows only (see filtering.prefer_exact).
+        """
+        if self._structure == "hnsw" and not plan.everything:
+            assert self._spec.hnsw_m is not None
+            ef = widened(params.ef_for(k), plan.fraction, max(params.ef_for(k), self._count))
+            if prefer_exact(plan, ef, self._spec.hnsw_m, self._spec.metric):
+                return self._index.storage, faiss.SearchParameters(sel=plan.selector())
+        return self._index, self._faiss_params(plan, params, k)
 
     def _faiss_params(self, plan: FilterPlan, params: SearchParams, k: int) -> Any:
         sel = plan.selector()
@@ -200,13 +197,6 @@ class FaissFloatIndex:
                 nprobe = widened(nprobe, plan.fraction, self._nlist)
             return faiss.SearchParametersIVF(nprobe=nprobe, sel=sel)
         return faiss.SearchParameters(sel=sel) if sel is not None else None
-
-    def _raw_vectors(self) -> npt.NDArray[np.float32]:
-        """The stored vectors of an HNSW index, as a zero-copy view of its flat storage."""
-        storage = faiss.downcast_index(self._index.storage)
-        d = self._spec.dim
-        flat = faiss.rev_swig_ptr(storage.get_xb(), self._count * d)
-        return np.asarray(flat, dtype=np.float32).reshape(self._count, d)
 
     # --- persistence -----------------------------------------------------------
 
