@@ -1,0 +1,142 @@
+"""Timing loops shared by every target: single-query, multi-threaded, batched, latency.
+
+A `SearchFn` takes an (m, dim) float32 array of queries and returns m rows
+of ids (best first); the client protocol and raw faiss both provide one, so
+both are timed by the same loops.
+
+Invariants:
+- a timed loop answers the held-out queries in order, and stops once the
+  queries run out or, after at least `min_queries`, once `budget_s` passed;
+  rates are answered queries divided by the loop's wall time;
+- recall is scored on the batch run, which answers every query unless the
+  target is so slow that `recall_budget_s` ran out (then on those answered,
+  and `recall_queries` says how many);
+- each figure of a cell is the median over `repeat` runs of its loop.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from bench.metrics import Latency, median, median_latency, pad_ids, recall_at_k
+
+F32 = npt.NDArray[np.float32]
+I64 = npt.NDArray[np.int64]
+SearchFn = Callable[[F32], Sequence[Sequence[int]] | I64]
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How long and how often each measurement runs."""
+
+    budget_s: float = 5.0
+    min_queries: int = 20
+    recall_budget_s: float = 120.0
+    repeat: int = 3
+    threads: int = 8
+    batch: int = 100
+    warmup: int = 5
+
+
+def single_thread_qps(search: SearchFn, queries: F32, budget: Budget) -> float:
+    n = 0
+    started = time.perf_counter()
+    deadline = started + budget.budget_s
+    for i in range(queries.shape[0]):
+        search(queries[i : i + 1])
+        n += 1
+        if n >= budget.min_queries and time.perf_counter() >= deadline:
+            break
+    return n / (time.perf_counter() - started)
+
+
+def threaded_qps(search: SearchFn, queries: F32, budget: Budget) -> float:
+    """`budget.threads` client threads share one queue of single-query requests."""
+    counter = itertools.count()
+    done = [0] * budget.threads
+    total = queries.shape[0]
+    start_gate = threading.Barrier(budget.threads + 1)
+    holder: dict[str, float] = {}
+
+    def worker(slot: int) -> None:
+        start_gate.wait()
+        deadline = holder["deadline"]
+        while True:
+            i = next(counter)  # atomic under the GIL
+            if i >= total or (i >= budget.min_queries and time.perf_counter() >= deadline):
+                return
+            search(queries[i : i + 1])
+            done[slot] += 1
+
+    with ThreadPoolExecutor(max_workers=budget.threads) as pool:
+        futures = [pool.submit(worker, slot) for slot in range(budget.threads)]
+        started = time.perf_counter()
+        holder["deadline"] = started + budget.budget_s
+        start_gate.wait()
+        for future in futures:
+            future.result()
+        elapsed = time.perf_counter() - started
+    return sum(done) / elapsed
+
+
+def batched(search: SearchFn, queries: F32, budget: Budget, k: int, limit_s: float) -> tuple[float, I64]:
+    """Batches of `budget.batch` queries; (queries/s, ids of the queries answered)."""
+    rows: list[Sequence[int]] = []
+    started = time.perf_counter()
+    deadline = started + limit_s
+    for s in range(0, queries.shape[0], budget.batch):
+        answer = search(queries[s : s + budget.batch])
+        rows.extend(list(answer))
+        if len(rows) >= budget.min_queries and time.perf_counter() >= deadline:
+            break
+    elapsed = time.perf_counter() - started
+    return len(rows) / elapsed, pad_ids(rows, k)
+
+
+def search_cell(search: SearchFn, queries: F32, truth: I64, k: int, budget: Budget) -> dict[str, float]:
+    """recall@k, qps_1, qps_8 and qps_batch of one search configuration (medians of repeats)."""
+    for i in range(min(budget.warmup, queries.shape[0])):
+        search(queries[i : i + 1])
+    ones: list[float] = []
+    eights: list[float] = []
+    batches: list[float] = []
+    recall = float("nan")
+    answered = 0
+    for run in range(budget.repeat):
+        limit = budget.recall_budget_s if run == 0 else budget.budget_s
+        qps, ids = batched(search, queries, budget, k, limit)
+        batches.append(qps)
+        if run == 0:
+            answered = ids.shape[0]
+            recall = recall_at_k(ids, truth[:answered], k)
+        ones.append(single_thread_qps(search, queries, budget))
+        eights.append(threaded_qps(search, queries, budget))
+    return {
+        "recall": recall,
+        "recall_queries": float(answered),
+        "qps_1": median(ones),
+        "qps_8": median(eights),
+        "qps_batch": median(batches),
+    }
+
+
+def latency_cell(call: Callable[[int], object], requests: int, repeat: int) -> Latency:
+    """p50/p99 of `requests` sequential calls (call(i) for i = 0..requests-1), median of repeats."""
+    call(0)  # warm-up
+    runs: list[Latency] = []
+    for _ in range(repeat):
+        times: list[float] = []
+        for i in range(requests):
+            t = time.perf_counter()
+            call(i)
+            times.append(time.perf_counter() - t)
+        runs.append(Latency.of(times))
+    return median_latency(runs)
