@@ -43,7 +43,8 @@ def true_scores(q: npt.NDArray[Any], x: npt.NDArray[Any], metric: str) -> npt.ND
             return hamming
         inter = (qb[:, None, :] & xb[None, :, :]).sum(-1).astype(np.float64)
         union = (qb[:, None, :] | xb[None, :, :]).sum(-1).astype(np.float64)
-        return np.where(union > 0, 1.0 - inter / np.maximum(union, 1), 0.0)
+        # the exact rational (union - inter) / union, correctly rounded once
+        return np.where(union > 0, (union - inter) / np.maximum(union, 1), 0.0)
     q64, x64 = q.astype(np.float64), x.astype(np.float64)
     if metric == "COSINE":
         q64 = q64 / np.linalg.norm(q64, axis=1, keepdims=True)

@@ -109,12 +109,12 @@ def test_concurrent_searches_agree_with_sequential(dataset: Dataset, index_type:
 
 
 @pytest.mark.parametrize("metric", ["HAMMING", "JACCARD"])
-def test_binary_few_query_popcount_path_equals_gemm_path(dataset: Dataset, metric: str) -> None:
+def test_binary_single_queries_equal_one_batch(dataset: Dataset, metric: str) -> None:
     index = exact_index(metric, 128)
     index.build(dataset.xb)
-    batch = index.search(dataset.qb, K)  # 50 queries: GEMM on unpacked bits
+    batch = index.search(dataset.qb, K)
     for i in range(0, len(dataset.qb), 5):
-        single = index.search(dataset.qb[i : i + 1], K)  # popcount
+        single = index.search(dataset.qb[i : i + 1], K)
         np.testing.assert_array_equal(single[0][0], batch[0][i])
         np.testing.assert_array_equal(single[1][0], batch[1][i])
     truth = true_scores(dataset.qb[:3], dataset.xb, metric)

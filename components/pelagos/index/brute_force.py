@@ -2,8 +2,10 @@
 
 Invariants:
 - Results are exact (up to float32 rounding and the order of tied scores) for
-  L2, IP, COSINE, HAMMING and JACCARD, with or without an `allowed` bitset;
-  it shares no scoring code with faiss, which is why it can be the oracle.
+  L2, IP, COSINE, HAMMING and JACCARD, with or without an `allowed` bitset.
+  It shares no search code with the faiss indexes (float scores are numpy
+  BLAS; binary ones faiss's bare popcount kernel), which is why it can be
+  the oracle; the tests check it against naive float64 scores.
 - Rows can be appended (`add`) while other threads search: a search works on
   the (buffer, count) pair it read at its start, which `add` replaces as a
   whole, so it sees a consistent prefix of the rows. `add` itself is
