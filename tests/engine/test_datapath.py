@@ -5,6 +5,7 @@ sealed data, deletes and upserts apply by timestamp."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -12,7 +13,12 @@ import pytest
 
 from pelagos.errors import CollectionNotFoundError, CollectionNotLoadedError, InvalidArgumentError
 from pelagos.interfaces.types import ConsistencyLevel, LoadState, QueryRequest, ReadOptions, SearchRequest
-from pelagos.runtime.assembly import Node
+from pelagos.runtime.assembly import Node, NodeSettings
+from pelagos.runtime.servers.etcd import EtcdServer
+from pelagos.runtime.servers.nats import NatsServer
+from pelagos.storage.log.jetstream import JetStreamLogBroker
+from pelagos.storage.meta.etcd import EtcdMetaStore
+from pelagos.storage.objects.local import LocalObjectStore
 from pelagos.schema import CollectionSchema, DataType, FieldSchema
 from pelagos.schema.arrow import vector_column
 from tests.fixtures.engine import unique_name
@@ -172,3 +178,44 @@ async def test_errors_are_typed(engine_node: Node) -> None:
         await p.insert("default", name, None, long_tag)
     with pytest.raises(CollectionNotLoadedError):
         await p.query(QueryRequest(db="default", collection=name, filter="id > 0", options=STRONG))
+
+
+
+async def test_segments_seal_when_idle_and_at_the_size_limit(
+    nats_server: NatsServer, etcd_server: EtcdServer, tmp_path: Path
+) -> None:
+    suffix = unique_name("seal").replace("_", "-")
+    broker = await JetStreamLogBroker.connect(nats_server.url, stream_prefix=suffix)
+    meta = await EtcdMetaStore.connect(etcd_server.endpoint, root=suffix)
+    node = Node(
+        broker=broker,
+        meta=meta,
+        objects=LocalObjectStore(tmp_path / "objects"),
+        settings=NodeSettings(segment_max_bytes=64 * 1024, seal_idle_seconds=0.5, time_tick_interval_ms=50),
+    )
+    await node.start()
+    try:
+        p = node.proxy
+        name = unique_name()
+        await make_loaded(node, name)
+        small, _ = rows(np.arange(1, 11))
+        await p.insert("default", name, None, small)
+        c = await p.describe_collection("default", name)
+        for _ in range(100):  # no flush asked: the idle timer seals the 10 rows
+            if sum(s.row_count for s in await node.coordinator.segments(c.collection_id)) == 10:
+                break
+            await asyncio.sleep(0.05)
+        assert sum(s.row_count for s in await node.coordinator.segments(c.collection_id)) == 10
+        big, _ = rows(np.arange(100, 3100))  # ~200 KB > 64 KB: sealed by size
+        await p.insert("default", name, None, big)
+        for _ in range(100):
+            if sum(s.row_count for s in await node.coordinator.segments(c.collection_id)) == 3010:
+                break
+            await asyncio.sleep(0.05)
+        segs = await node.coordinator.segments(c.collection_id)
+        assert sum(s.row_count for s in segs) == 3010
+        assert await count(node, name) == 3010
+    finally:
+        await node.stop()
+        await broker.close()
+        await meta.close()
