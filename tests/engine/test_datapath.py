@@ -16,11 +16,11 @@ from pelagos.interfaces.types import ConsistencyLevel, LoadState, QueryRequest, 
 from pelagos.runtime.assembly import Node, NodeSettings
 from pelagos.runtime.servers.etcd import EtcdServer
 from pelagos.runtime.servers.nats import NatsServer
+from pelagos.schema import CollectionSchema, DataType, FieldSchema
+from pelagos.schema.arrow import vector_column
 from pelagos.storage.log.jetstream import JetStreamLogBroker
 from pelagos.storage.meta.etcd import EtcdMetaStore
 from pelagos.storage.objects.local import LocalObjectStore
-from pelagos.schema import CollectionSchema, DataType, FieldSchema
-from pelagos.schema.arrow import vector_column
 from tests.fixtures.engine import unique_name
 
 DIM = 8
