@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import pyarrow as pa
 import pytest
 
 from pelagos.expr import compile_filter
-from pelagos.schema import CollectionSchema
+from pelagos.schema import CollectionSchema, DataType, FieldSchema
 
 Ids = Callable[..., list[int]]
 
@@ -185,3 +186,35 @@ def test_invalid_json_text_reads_as_empty_document(schema: CollectionSchema, tab
         False,
         True,
     ]
+
+
+@pytest.mark.parametrize("distinct", [True, False])
+def test_large_json_columns_unique_or_repeating_texts(distinct: bool) -> None:
+    """Past the sampling threshold both reading strategies (per row, per distinct text) agree with Python."""
+    schema = CollectionSchema(
+        [
+            FieldSchema("id", DataType.INT64, is_primary=True),
+            FieldSchema("doc", DataType.JSON, nullable=True),
+        ],
+        enable_dynamic_field=True,
+    )
+    n = 3000
+    docs: list[dict[str, int] | None] = [
+        None if i % 7 == 0 else {"n": i if distinct else i % 5, "odd": i % 2} for i in range(n)
+    ]
+    table = pa.table(
+        {
+            "id": pa.array(range(n), pa.int64()),
+            "doc": pa.array([None if d is None else json.dumps(d) for d in docs], pa.string()),
+            "$meta": pa.array(
+                [None if i % 3 == 0 else json.dumps({"k": i % 4}) for i in range(n)], pa.string()
+            ),
+        }
+    )
+    plan = compile_filter('not (doc["n"] > 2) and not (k == 1)', schema)
+    expected = [
+        d is not None and not d["n"] > 2 and not (i % 3 != 0 and i % 4 == 1) for i, d in enumerate(docs)
+    ]
+    assert plan.evaluate(table).tolist() == expected
+    exists = compile_filter('exists doc["odd"] or exists k', schema).evaluate(table).tolist()
+    assert exists == [d is not None or i % 3 != 0 for i, d in enumerate(docs)]

@@ -225,3 +225,22 @@ def test_only_the_referenced_columns_are_needed(schema: CollectionSchema, table:
     plan = compile_filter('category == 3 and color == "blue"', schema)
     narrow = table.select(sorted(plan.fields))
     assert plan.evaluate(narrow).tolist() == [False, True, False, False]
+
+
+@pytest.mark.parametrize(
+    ("column", "wrong", "expr"),
+    [
+        ("price", pa.array(["1", "2", "3", "4"]), "price > 1"),
+        ("tag", pa.array([1, 2, 3, 4]), 'tag == "a"'),
+        ("meta", pa.array([1, 2, 3, 4]), 'meta["a"] == 1'),
+        ("sizes", pa.array([1, 2, 3, 4]), "array_contains(sizes, 1)"),
+        ("in_stock", pa.array([1, 0, 1, 0]), "in_stock"),
+    ],
+)
+def test_a_column_of_the_wrong_type_is_a_schema_mismatch(
+    schema: CollectionSchema, table: pa.Table, column: str, wrong: pa.Array, expr: str
+) -> None:
+    i = table.schema.get_field_index(column)
+    bad = table.set_column(i, pa.field(column, wrong.type), wrong)
+    with pytest.raises(SchemaMismatchError, match=repr(column)):
+        compile_filter(expr, schema).evaluate(bad)

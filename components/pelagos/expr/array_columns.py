@@ -6,8 +6,8 @@ Invariants:
   without per-row Python;
 - `arr[i]` beyond the end (or on an empty array) has no value (missing: a
   comparison on it is false); a null array is SQL-null for everything;
-- contains: the child values are compared once as a whole, then each hit
-  is mapped to its row by binary search in the offsets;
+- contains: the child values are compared once as a whole, then a running
+  count of hits read at the offsets tells which rows hold one;
 - null elements inside an array equal nothing.
 """
 
@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pelagos.expr.plan_nodes import Kind
-from pelagos.expr.vectors import Mask, Tri, Vec, bool_array
+from pelagos.expr.vectors import Mask, Tri, Vec, bool_array, isin_numbers
 
 
 class ArrayData:
@@ -86,15 +86,12 @@ class ArrayData:
 
     def _rows_with(self, element_hit: Mask) -> Mask:
         """Rows whose array has at least one element where `element_hit` (over the whole child) is set."""
-        out = np.zeros(self.n, dtype=bool)
         if self.n == 0:
-            return out
-        hits = np.flatnonzero(element_hit)
-        lo, hi = self.offsets[0], self.offsets[-1]
-        hits = hits[(hits >= lo) & (hits < hi)]
-        if hits.size:
-            rows = np.searchsorted(self.offsets, hits, side="right") - 1
-            out[rows] = True
+            return np.zeros(0, dtype=bool)
+        # hits before each offset, by a running count: a row has a hit when the count grows within it
+        running = np.zeros(len(element_hit) + 1, dtype=np.int32 if len(element_hit) < 2**31 else np.int64)
+        np.cumsum(element_hit, out=running[1:])
+        out: Mask = running[self.offsets[1:]] > running[self.offsets[:-1]]
         if self.null is not None:
             out &= ~self.null
         return out
@@ -112,7 +109,7 @@ class ArrayData:
         if self.element is Kind.STRING:
             hit = bool_array(pc.is_in(self.child, value_set=pa.array(values, pa.string())))
         else:
-            hit = np.isin(self.child_numpy(), np.asarray(values))
+            hit = isin_numbers(self.child_numpy(), values)
         if self._child_valid is not None:
             hit &= self._child_valid
         return hit

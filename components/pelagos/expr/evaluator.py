@@ -75,11 +75,34 @@ class Evaluation:
             self._arrays[name] = arr
         return arr
 
+    def typed_array(self, name: str, kind: pn.Kind) -> pa.Array:
+        """The column, checked to be of an Arrow type that holds `kind` values."""
+        arr = self.array(name)
+        t = arr.type
+        fits = {
+            pn.Kind.INT: pa.types.is_integer,
+            pn.Kind.FLOAT: lambda x: pa.types.is_floating(x) or pa.types.is_integer(x),
+            pn.Kind.BOOL: pa.types.is_boolean,
+            pn.Kind.STRING: lambda x: pa.types.is_string(x) or pa.types.is_large_string(x),
+            pn.Kind.JSON: lambda x: (
+                pa.types.is_string(x)
+                or pa.types.is_large_string(x)
+                or (pa.types.is_dictionary(x) and pa.types.is_string(x.value_type))
+            ),
+            pn.Kind.ARRAY: lambda x: pa.types.is_list(x) or pa.types.is_large_list(x),
+        }[kind]
+        if not fits(t):
+            raise SchemaMismatchError(
+                f"column {name!r} is Arrow {t}, which cannot hold the {kind.value} values its field declares; "
+                "the data does not fit the collection's schema"
+            )
+        return arr
+
     def scalar(self, node: pn.ScalarColumn) -> Vec:
         vec = self._scalars.get(node.name)
         if vec is not None:
             return vec
-        arr = self.array(node.name)
+        arr = self.typed_array(node.name, node.kind)
         null: Mask | None = None
         if arr.null_count:
             null = np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)
@@ -99,14 +122,14 @@ class Evaluation:
     def json(self, node: pn.JsonValue) -> JsonData:
         data = self._json.get(node.column)
         if data is None:
-            data = JsonData(self.array(node.column), node.nullable)
+            data = JsonData(self.typed_array(node.column, pn.Kind.JSON), node.nullable)
             self._json[node.column] = data
         return data
 
     def list_column(self, node: pn.ArrayColumn) -> ArrayData:
         data = self._lists.get(node.name)
         if data is None:
-            data = ArrayData(self.array(node.name), node.element)
+            data = ArrayData(self.typed_array(node.name, pn.Kind.ARRAY), node.element)
             self._lists[node.name] = data
         return data
 

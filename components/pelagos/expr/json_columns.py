@@ -2,7 +2,10 @@
 
 How it stays efficient: the column is dictionary-encoded first (Arrow, in
 C++), so each *distinct* JSON text is parsed once (orjson when installed)
-no matter how often it repeats; the values at each accessed path are
+no matter how often it repeats (unless a sample of 1,024 rows suggests
+more than n/4 distinct texts: then encoding would cost more than it saves
+and each row is parsed once); the cyclic GC is paused while the parsed
+containers are built (it would otherwise rescan them all, 5x the time); the values at each accessed path are
 extracted once per distinct document, classified by type with a single
 `map(type)` pass, and turned into typed numpy / Arrow arrays over the
 distinct documents. From then on everything is vectorised: the per-row
@@ -27,13 +30,17 @@ Semantics (Milvus's):
 
 from __future__ import annotations
 
+import gc
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from itertools import repeat
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pelagos.expr.plan_nodes import ConstValue, Kind
 from pelagos.expr.vectors import Mask, Tri, Vec
@@ -93,10 +100,41 @@ def json_key(v: Any) -> Any:
     return (_C_NULL, None)
 
 
+#: rows sampled to decide whether dictionary-encoding a JSON column pays off
+_SAMPLE = 1024
+
+
+def _mostly_distinct(column: pa.Array) -> bool:
+    """Whether the column likely holds more than n/4 distinct texts (then encoding costs more than it saves).
+
+    Birthday estimate from an evenly spread sample of s rows: with D distinct
+    texts the sample repeats about s^2 / 2D times, so D >= n/4 when the
+    repeats are at most 2 s^2 / n.
+    """
+    n = len(column)
+    if n <= _SAMPLE or pa.types.is_dictionary(column.type):
+        return False
+    sample = column.take(pa.array(np.linspace(0, n - 1, _SAMPLE).astype(np.int64)))
+    repeats = _SAMPLE - int(pc.count_distinct(sample, mode="all").as_py())
+    return repeats <= 2 * _SAMPLE * _SAMPLE / n
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic GC while building millions of small containers (it would rescan them all)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def _parse_all(texts: list[str]) -> list[Any]:
     try:
         return list(map(_loads, texts))
-    except ValueError:
+    except (ValueError, TypeError):
         pass
     docs: list[Any] = []
     for t in texts:
@@ -109,7 +147,10 @@ def _parse_all(texts: list[str]) -> list[Any]:
 
 def _step(values: list[Any], key: str | int) -> list[Any]:
     if isinstance(key, str):
-        return [v.get(key, MISSING) if type(v) is dict else MISSING for v in values]
+        try:  # all objects (the usual case): C-speed lookups
+            return list(map(dict.get, values, repeat(key), repeat(MISSING)))
+        except TypeError:
+            return [v.get(key, MISSING) if type(v) is dict else MISSING for v in values]
     return [v[key] if type(v) is list and len(v) > key else MISSING for v in values]
 
 
@@ -118,19 +159,31 @@ class JsonData:
 
     def __init__(self, column: pa.Array, nullable: bool) -> None:
         self.n = len(column)
-        encoded = column if pa.types.is_dictionary(column.type) else column.dictionary_encode()
-        texts: list[str] = encoded.dictionary.to_pylist()
-        docs = _parse_all(texts)
+        null_rows: Mask | None = None
+        if column.null_count:
+            null_rows = np.asarray(column.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+        if _mostly_distinct(column):
+            # dictionary-encoding unique texts would cost more than it saves
+            texts: list[str] = (
+                column.fill_null("null").to_pylist() if null_rows is not None else column.to_pylist()
+            )
+            rows = np.arange(self.n, dtype=np.intp)
+            if null_rows is not None:
+                rows[null_rows] = len(texts)
+        else:
+            encoded = column if pa.types.is_dictionary(column.type) else column.dictionary_encode()
+            texts = encoded.dictionary.to_pylist()
+            indices = encoded.indices
+            if indices.null_count:
+                indices = indices.fill_null(len(texts))
+            rows = np.asarray(indices.to_numpy(zero_copy_only=False), dtype=np.intp)
+        with _gc_paused():
+            docs = _parse_all(texts)
         # the last slot stands for null cells
         docs.append({} if not nullable else MISSING)
         self.size = len(docs)
-        indices = encoded.indices
-        if indices.null_count:
-            indices = indices.fill_null(len(texts))
-        self.rows: np.ndarray = np.asarray(indices.to_numpy(zero_copy_only=False), dtype=np.intp)
-        self.null: Mask | None = None
-        if nullable and column.null_count:
-            self.null = np.asarray(column.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+        self.rows: np.ndarray = rows
+        self.null: Mask | None = null_rows if nullable else None
         self.present_rows: Mask | None = None if self.null is None else ~self.null
         self._docs = docs
         self._values: dict[tuple[str | int, ...], list[Any]] = {(): docs}
@@ -143,7 +196,9 @@ class JsonData:
         """The value at `path` for each distinct document (MISSING where there is none)."""
         cached = self._values.get(path)
         if cached is None:
-            cached = _step(self.values(path[:-1]), path[-1])
+            parent = self.values(path[:-1])
+            with _gc_paused():
+                cached = _step(parent, path[-1])
             self._values[path] = cached
         return cached
 

@@ -129,8 +129,24 @@ def is_in(a: Vec, values: list[Any], n: int) -> Tri:
     elif a.kind is Kind.BOOL:
         hit = np.isin(a.values, np.asarray(values, dtype=bool))
     else:
-        hit = np.isin(a.values, np.asarray(values))
+        hit = isin_numbers(a.values, values)
     return _finish(n, hit, a.present, a.null)
+
+
+#: up to this many values, `in` is a chain of equalities (faster than np.isin's sort or table)
+SMALL_SET = 16
+
+
+def isin_numbers(values: np.ndarray, candidates: list[Any]) -> Mask:
+    """`values` (numeric numpy) equal to one of `candidates`."""
+    unique = list(dict.fromkeys(candidates))
+    if len(unique) > SMALL_SET:
+        found: Mask = np.isin(values, np.asarray(unique))
+        return found
+    hit = np.zeros(len(values), dtype=bool)
+    for c in unique:
+        hit |= values == c
+    return hit
 
 
 def like(a: Vec, pattern: str, n: int) -> Tri:
