@@ -244,3 +244,20 @@ def test_a_column_of_the_wrong_type_is_a_schema_mismatch(
     bad = table.set_column(i, pa.field(column, wrong.type), wrong)
     with pytest.raises(SchemaMismatchError, match=repr(column)):
         compile_filter(expr, schema).evaluate(bad)
+
+
+def test_thousands_of_or_ed_terms(schema: CollectionSchema, table: pa.Table) -> None:
+    plan = compile_filter(" or ".join(f"id == {i}" for i in range(3000)), schema)
+    assert plan.primary_key_lookup == list(range(3000))
+    assert plan.evaluate(table).tolist() == [True, True, True, True]
+    plan = compile_filter(" and ".join(f'(price > {i - 5} or tag == "abc")' for i in range(3000)), schema)
+    assert plan.evaluate(table).tolist() == [True, False, False, False]
+
+
+def test_absurd_nesting_is_an_expression_error(schema: CollectionSchema, table: pa.Table) -> None:
+    from pelagos.errors import ExpressionError
+
+    deep_parens = compile_filter("(" * 5000 + "price > 1" + ")" * 5000, schema)  # parentheses add no depth
+    assert deep_parens.evaluate(table).tolist() == [True, True, True, False]
+    with pytest.raises(ExpressionError, match="nests too deeply"):
+        compile_filter("not " * 5000 + "price > 1", schema)

@@ -20,6 +20,7 @@ from collections.abc import Hashable, Mapping
 from numbers import Integral, Real
 from typing import Any
 
+from pelagos.errors import ExpressionError
 from pelagos.expr import plan_nodes as pn
 from pelagos.expr.filter_plan import FilterPlan
 from pelagos.expr.parser import parse_expression
@@ -85,7 +86,12 @@ def _build(expression: str, schema: CollectionSchema, params: Mapping[str, Any] 
         pk_name, pk_kind = None, None
     if not expression.strip():
         return FilterPlan(expression, pn.TRUE, pk_name, pk_kind)
-    root = plan_expression(parse_expression(expression), expression, schema, params)
+    try:
+        root = plan_expression(parse_expression(expression), expression, schema, params)
+    except RecursionError:
+        raise ExpressionError(
+            "the expression nests too deeply; flatten its parentheses", None, expression
+        ) from None
     return FilterPlan(expression, root, pk_name, pk_kind)
 
 

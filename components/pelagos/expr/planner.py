@@ -220,11 +220,16 @@ class Planner:
         return pn.Truth(v)
 
     def _flatten(self, node: st.Node, cls: type, out: list[pn.Predicate]) -> None:
-        if isinstance(node, st.And | st.Or) and type(node) is cls:
-            self._flatten(node.left, cls, out)
-            self._flatten(node.right, cls, out)
-        else:
-            out.append(self.condition(node))
+        """Operands of a run of one operator (`a or b or c ...`), without recursing per operand:
+        generated filters chain thousands of terms."""
+        stack: list[st.Node] = [node]
+        while stack:
+            top = stack.pop()
+            if isinstance(top, st.And | st.Or) and type(top) is cls:
+                stack.append(top.right)
+                stack.append(top.left)
+            else:
+                out.append(self.condition(top))
 
     def _comparison(self, node: st.Comparison) -> pn.Predicate:
         ops = node.ops
