@@ -2,19 +2,19 @@
 
 How it stays efficient: the column is dictionary-encoded first (Arrow, in
 C++), so each *distinct* JSON text is parsed once (orjson when installed)
-no matter how often it repeats (unless a sample of 1,024 rows suggests
-more than n/4 distinct texts: then encoding would cost more than it saves
-and each row is parsed once); the cyclic GC is paused while the parsed
-containers are built (it would otherwise rescan them all, 5x the time); the values at each accessed path are
-extracted once per distinct document, classified by type with a single
-`map(type)` pass, and turned into typed numpy / Arrow arrays over the
-distinct documents. From then on everything is vectorised: the per-row
-vectors are gathers (`take`) of those arrays by the dictionary indices.
-Per-distinct-document Python work is: one parse, one dict/list step per
-path component, and for `*_contains*` / `array_length` one small test per
-document. Parsed documents and extracted paths are cached for the duration
-of one evaluation, so an expression that touches several keys of one
-column parses it once.
+no matter how often it repeats; when a sample of 1,024 rows suggests more
+than n/4 distinct texts, encoding would cost more than it saves, and each
+row is parsed once instead. The cyclic GC is paused while the parsed
+containers are built (it would otherwise rescan them all: 5x the time).
+The values at each accessed path are extracted once per distinct
+document, classified by type with a single `map(type)` pass, and turned
+into typed numpy / Arrow arrays over the distinct documents. From then on
+everything is vectorised: the per-row vectors are gathers of those arrays
+by the row -> document indices. Per-distinct-document Python work is: one
+parse, one dict/list step per path component, and for `*_contains*` /
+`array_length` one small test per document. Parsed documents and
+extracted paths are cached for the duration of one evaluation, so an
+expression that touches several keys of one column parses it once.
 
 Semantics (Milvus's):
 - a path that is absent, steps through a non-object / non-array, or holds
