@@ -116,7 +116,7 @@ class ManagedProcess:
             env.update(self._env)
         with open(self.log_path, "ab") as log:
             try:
-                self._proc = subprocess.Popen(  # noqa: S603 - argv is ours
+                self._proc = subprocess.Popen(
                     self.argv,
                     stdout=log,
                     stderr=subprocess.STDOUT,
