@@ -180,7 +180,6 @@ async def test_errors_are_typed(engine_node: Node) -> None:
         await p.query(QueryRequest(db="default", collection=name, filter="id > 0", options=STRONG))
 
 
-
 async def test_segments_seal_when_idle_and_at_the_size_limit(
     nats_server: NatsServer, etcd_server: EtcdServer, tmp_path: Path
 ) -> None:
