@@ -23,7 +23,7 @@ from typing import Any, TextIO
 
 _HANDLER_MARK = "_pelagos_handler"
 
-QUIET_LOGGERS = ("aiohttp.access", "asyncio", "nats", "grpc", "urllib3", "kopf")
+QUIET_LOGGERS = ("aiohttp.access", "asyncio", "nats", "grpc", "urllib3", "kopf", "faiss")
 """Third-party loggers held at WARNING unless the level is DEBUG."""
 
 

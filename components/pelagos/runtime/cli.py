@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -80,6 +81,10 @@ def _load(args: argparse.Namespace) -> Config:
 
 
 def _standalone(args: argparse.Namespace) -> int:
+    # Until the launcher's own handlers are installed, SIGINT interrupts as usual,
+    # even when inherited as ignored (a background job of a script): otherwise a
+    # SIGINT sent during the imports below would be lost and the launcher would run on.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     from pelagos.observability.logging import setup_logging
     from pelagos.runtime.standalone import Standalone
 
