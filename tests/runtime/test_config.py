@@ -176,3 +176,16 @@ def test_config_is_immutable() -> None:
     config = Config()
     with pytest.raises(ValueError):
         config.server.port = 1  # type: ignore[misc]
+
+
+def test_empty_env_value_unsets_an_optional_key() -> None:
+    assert load_config(env={"PELAGOS_LOG__NATS_PORT": ""}).log.nats_port is None
+    assert load_config(env={"PELAGOS_LOG__NATS_PORT": "4333"}).log.nats_port == 4333
+    with pytest.raises(ConfigError, match=r"'server\.port'"):
+        load_config(env={"PELAGOS_SERVER__PORT": ""})
+
+
+def test_retention_as_channel_limits() -> None:
+    config = load_config(env={"PELAGOS_LOG__RETENTION__MAX_BYTES": "1048576"})
+    limits = config.log.retention.as_limits()
+    assert limits.max_bytes == 1048576 and limits.max_age_seconds is None and limits.max_messages is None

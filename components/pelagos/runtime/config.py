@@ -9,7 +9,8 @@ key by key:
 
 Environment variables name a key by its path, upper-cased, sections joined by
 a double underscore: `PELAGOS_SERVER__PORT=19531`, `PELAGOS_DATA_DIR=/var/pelagos`,
-`PELAGOS_META__ENDPOINTS=127.0.0.1:2379,127.0.0.1:2381` (lists: commas or JSON).
+`PELAGOS_META__ENDPOINTS=127.0.0.1:2379,127.0.0.1:2381` (lists: commas or JSON;
+an empty value unsets an optional key).
 
 Invariants:
 - every model forbids extra keys, so a typo is an error and never silently ignored;
@@ -37,6 +38,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from pelagos.errors import ConfigError
+from pelagos.storage.log.protocol import ChannelLimits
 
 ENV_PREFIX = "PELAGOS_"
 ENV_CONFIG_FILE = "PELAGOS_CONFIG"
@@ -61,6 +63,10 @@ class RetentionConfig(_Section):
     max_age_seconds: float | None = Field(None, gt=0, description="drop messages older than this")
     max_bytes: int | None = Field(None, gt=0, description="cap on the bytes a channel keeps")
     max_messages: int | None = Field(None, gt=0, description="cap on the messages a channel keeps")
+
+    def as_limits(self) -> ChannelLimits:
+        """These limits as the log broker takes them."""
+        return ChannelLimits(self.max_age_seconds, self.max_bytes, self.max_messages)
 
 
 class LogConfig(_Section):
@@ -358,8 +364,17 @@ def _is_list(annotation: Any) -> bool:
     return False
 
 
+def _allows_none(annotation: Any) -> bool:
+    return annotation is None or type(None) in typing.get_args(annotation)
+
+
 def _env_value(raw: str, annotation: Any) -> Any:
-    """An environment string as the field wants it; pydantic converts the scalars."""
+    """An environment string as the field wants it; pydantic converts the scalars.
+
+    An empty value unsets an optional key (PELAGOS_LOG__NATS_PORT= means unset).
+    """
+    if raw == "" and _allows_none(annotation):
+        return None
     if _is_list(annotation):
         text = raw.strip()
         if text.startswith("["):
