@@ -140,6 +140,10 @@ async def test_serves_stops_cleanly_and_keeps_its_data(tmp_path: Path, launched:
     await log.create_channel("kept-channel")
     await log.close()
 
+    rival = launch(launched, data_dir)  # one launcher per data dir
+    assert await asyncio.to_thread(rival.proc.wait, BOUND) == 1
+    assert f"the data directory {data_dir} is in use by another pelagos standalone" in rival.stderr
+
     children = first.children()
     assert set(children) == {"nats-server", "etcd"}
     assert all(is_alive(pid) for pid in children.values())
