@@ -118,17 +118,31 @@ class ShardSearch:
     ignore_growing: bool = False
     group_by_field: str | None = None
     group_size: int = 1
+    strict_group_size: bool = False
+    #: search iterator: only hits after (iterator_bound, iterator_after_pk) in (score, pk) order,
+    #: ties at the bound broken by primary key (iterator_after_pk None: no hit at the bound is after it)
+    iterator_bound: float | None = None
+    iterator_after_pk: Any = None
+    #: hits the iterator returned so far: how far past the bound each segment must look at least
+    iterator_skip: int = 0
 
 
 @dataclass(slots=True)
 class ShardSearchResult:
-    """Per query: up to `limit` hits sorted best first."""
+    """Per query: up to `limit` hits sorted best first.
+
+    Grouping search: up to `limit` groups of up to `group_size` hits, by group (best group first),
+    then best first, with each hit's group value in `group_values`."""
 
     topks: np.ndarray
     pks: pa.Array
     scores: np.ndarray
     fields: pa.Table
     group_values: pa.Array | None = None
+    #: grouping search, per query, as a sort key (smaller is better; +inf: nothing unseen): every
+    #: hit of the shard not returned has a key at least this large, or its group was returned with
+    #: `group_size` hits at least as good
+    unseen_bound: np.ndarray | None = None
 
 
 @dataclass(slots=True)

@@ -160,6 +160,14 @@ class SearchRequest:
     group_size: int = 1
     strict_group_size: bool = False
     options: ReadOptions = field(default_factory=ReadOptions)
+    #: search iterator v2 (pymilvus `search_iterator`): pages in (distance, pk) order
+    iterator_v2: bool = False
+    #: the iterator's token ("" on its first page: the proxy makes one)
+    iterator_token: str = ""
+    #: the score of the last hit of the previous page (None on the first page)
+    iterator_last_bound: float | None = None
+    #: page size the client asked for (0: `limit`)
+    iterator_batch_size: int = 0
 
 
 @dataclass(slots=True)
@@ -178,6 +186,11 @@ class SearchResult:
     session_ts: int = 0
     #: the search iterator v2 token, when asked for
     iterator_token: str = ""
+    #: the search iterator v2: the score of this page's last hit
+    iterator_last_bound: float | None = None
+    #: grouping search: the group-by field and its value for every hit
+    group_by_field: str = ""
+    group_values: pa.Array | None = None
 
 
 @dataclass(slots=True)

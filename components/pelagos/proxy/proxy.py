@@ -19,11 +19,10 @@ from pelagos.errors import (
     CollectionNotLoadedError,
     InvalidArgumentError,
     PartitionNotFoundError,
-    UnsupportedError,
 )
 from pelagos.expr import compile_filter
 from pelagos.interfaces.messages import MessageKind
-from pelagos.interfaces.roles import CoordinatorAPI, ShardQuery, ShardSearch
+from pelagos.interfaces.roles import CoordinatorAPI, ShardQuery
 from pelagos.interfaces.types import (
     DEFAULT_PARTITION,
     AliasInfo,
@@ -42,18 +41,18 @@ from pelagos.interfaces.types import (
     SearchRequest,
     SearchResult,
 )
-from pelagos.proxy.metrics import DELETED_ROWS, INSERTED_ROWS, SEARCH_VECTORS, measured
+from pelagos.proxy.hybrid import run_hybrid_search
+from pelagos.proxy.metrics import DELETED_ROWS, INSERTED_ROWS, measured
 from pelagos.proxy.outputs import COUNT_STAR, plan_outputs
-from pelagos.proxy.reduce import larger_is_better, merge_hits
 from pelagos.proxy.routing import bucket_of, split_by_bucket
 from pelagos.proxy.rows import prepare_rows
+from pelagos.proxy.search import run_search
 from pelagos.proxy.validation import MAX_SHARDS, assign_field_ids, check_name, check_schema
 from pelagos.proxy.writer import ChannelWriter
-from pelagos.schema import CollectionSchema, DataType, FieldSchema
+from pelagos.schema import CollectionSchema, DataType
 
 log = logging.getLogger("pelagos.proxy")
 
-MAX_TOPK = 16384
 BOUNDED_STALENESS_MS = 5000
 TS_LOGICAL_BITS = 18
 
@@ -453,126 +452,13 @@ class Proxy:
             table = table.slice(request.offset, None if end is None else end - request.offset)
         return QueryResult(table=table, session_ts=read_ts)
 
-    def _vector_field(self, c: CollectionInfo, anns_field: str | None) -> FieldSchema:
-        vectors = c.schema.vector_fields
-        if anns_field:
-            f = c.schema.field(anns_field)
-            if f is None or not f.dtype.is_vector:
-                raise InvalidArgumentError(
-                    f"failed to get field schema by name: fieldName({anns_field}) not found"
-                )
-            return f
-        if len(vectors) > 1:
-            raise InvalidArgumentError(
-                "multiple anns_fields exist, please specify a anns_field in search_params"
-            )
-        return vectors[0]
-
-    def _metric(self, c: CollectionInfo, f: FieldSchema, requested: str | None) -> str:
-        metric = (requested or "").upper()
-        index_metric = self.coord.index_metric(c.collection_id, f.name)
-        if index_metric and metric and metric != index_metric:
-            raise InvalidArgumentError(
-                f"metric type not match: invalid parameter[expected={index_metric}][actual={metric}]"
-            )
-        default = "HAMMING" if f.dtype == DataType.BINARY_VECTOR else "COSINE"
-        return metric or index_metric or default
-
     @measured("search")
     async def search(self, request: SearchRequest) -> SearchResult:
-        c = self.coord.collection(request.db, request.collection)
-        partition_ids = self._loaded(c, request.options.partitions)
-        f = self._vector_field(c, request.anns_field)
-        vectors = request.vectors
-        nq = len(vectors)
-        if nq == 0:
-            raise InvalidArgumentError(
-                "nq (number of search vector per search request) should be in range [1, 16384]"
-            )
-        width = f.dim if f.dtype == DataType.FLOAT_VECTOR else (f.dim or 0) // 8
-        if vectors.ndim != 2 or vectors.shape[1] != width:
-            got = vectors.shape[1] if vectors.ndim == 2 else "?"
-            if f.dtype == DataType.BINARY_VECTOR and isinstance(got, int):
-                got *= 8
-            raise InvalidArgumentError(
-                f"the dim ({got}) of field data({f.name}) is not equal to schema dim ({f.dim})"
-            )
-        if request.limit <= 0 or request.limit > MAX_TOPK:
-            raise InvalidArgumentError(
-                f"topk [{request.limit}] is invalid, it should be in range [1, {MAX_TOPK}]"
-            )
-        if request.offset < 0 or request.limit + request.offset > MAX_TOPK:
-            raise InvalidArgumentError(
-                f"topk + offset should be in range [1, {MAX_TOPK}], but got {request.limit + request.offset}"
-            )
-        metric = self._metric(c, f, request.metric_type)
-        SEARCH_VECTORS.inc(nq)
-        outputs = plan_outputs(c.schema, request.output_fields, for_query=False)
-        compile_filter(request.filter or "", c.schema, request.filter_params)
-        read_ts, guarantee = await self._guarantee(c, request.options)
-        k = request.limit + request.offset
-        parts = await asyncio.gather(
-            *(
-                self.coord.leader(ch).search(
-                    ShardSearch(
-                        collection_id=c.collection_id,
-                        channel=ch,
-                        partition_ids=partition_ids,
-                        vectors=vectors,
-                        field_name=f.name,
-                        limit=k,
-                        metric_type=metric,
-                        params=request.params,
-                        filter=request.filter or "",
-                        filter_params=request.filter_params,
-                        output_fields=outputs.columns,
-                        read_ts=read_ts,
-                        guarantee_ts=guarantee,
-                        ignore_growing=request.options.ignore_growing,
-                        group_by_field=request.group_by_field,
-                        group_size=request.group_size,
-                    )
-                )
-                for ch in c.channels
-            )
-        )
-        if len(parts) == 1 and request.offset == 0:
-            p = parts[0]
-            topks, pks, scores, fields = p.topks, p.pks, p.scores, p.fields
-        else:
-            topks, chosen = merge_hits(
-                [p.topks for p in parts],
-                [p.scores for p in parts],
-                nq,
-                request.limit,
-                request.offset,
-                larger_is_better(metric),
-            )
-            idx = pa.array(chosen)
-            pks = pa.concat_arrays([p.pks for p in parts]).take(idx)
-            scores = np.concatenate([p.scores for p in parts])[chosen]
-            fields = (
-                pa.concat_tables([p.fields for p in parts], promote_options="permissive").take(idx)
-                if outputs.columns
-                else pa.table({})
-            )
-        if request.round_decimal >= 0:
-            scores = np.round(scores, request.round_decimal)
-        return SearchResult(
-            num_queries=nq,
-            top_k=request.limit,
-            topks=np.asarray(topks, dtype=np.int64),
-            ids=pks,
-            scores=np.asarray(scores, dtype=np.float32),
-            fields=fields,
-            primary_field=c.schema.primary_field.name,
-            output_fields=outputs.reported,
-            session_ts=read_ts,
-        )
+        return await run_search(self, request)
 
     @measured("hybrid_search")
     async def hybrid_search(self, request: HybridSearchRequest) -> SearchResult:
-        raise UnsupportedError("hybrid search is not supported yet")
+        return await run_hybrid_search(self, request)
 
     # --- indexes ------------------------------------------------------------------------------------
     @measured("create_index")

@@ -9,9 +9,12 @@ Invariants:
 - `search_params` keys: topk, round_decimal, ignore_growing, offset,
   metric_type, anns_field, params (JSON), group_by_field, group_size,
   strict_group_size; pymilvus also copies metric_type / offset /
-  ignore_growing into the params JSON, they are taken out of it; iterator and
-  routing keys (iterator, search_iter_*, collection_id, cluster_id, hints) are
-  ignored, so search_iterator falls back to its v1 (range search) protocol;
+  ignore_growing into the params JSON, they are taken out of it; the search
+  iterator v2 keys (search_iter_v2, search_iter_batch_size,
+  search_iter_last_bound, search_iter_id) become the request's iterator
+  fields, and the reply carries `search_iterator_v2_results` (token and the
+  last hit's score) so pymilvus keeps to the v2 protocol; the v1 flag and
+  routing keys (iterator, collection_id, cluster_id, hints) are ignored;
   keys that would change the result and Pelagos cannot honour (order_by_fields,
   group_by_fields, json_path, ...) are UnsupportedError, never ignored;
 - results: hits are flat with `topks` (hits per query) so the client can split
@@ -29,6 +32,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 from pymilvus.grpc_gen import common_pb2, milvus_pb2, schema_pb2
 
 from pelagos.adapters.milvus.field_data import ids_to_proto, table_to_fields
@@ -60,10 +64,6 @@ _SCORES_FIELD = schema_pb2.SearchResultData.DESCRIPTOR.fields_by_name["scores"].
 _IGNORED_KEYS = frozenset(
     {
         "iterator",
-        "search_iter_v2",
-        "search_iter_batch_size",
-        "search_iter_last_bound",
-        "search_iter_id",
         "collection_id",
         "cluster_id",
         "hints",
@@ -164,6 +164,8 @@ def search_request_from_proto(
             ignore_growing=ignore_growing,
         )
     group_by = kv.get("group_by_field") or None
+    iterator_v2 = parse_bool(kv.get("search_iter_v2", "False"), "search_iter_v2")
+    last_bound = kv.get("search_iter_last_bound", "")
     return SearchRequest(
         db=db,
         collection=collection or req.collection_name,
@@ -181,6 +183,14 @@ def search_request_from_proto(
         group_size=parse_int(kv.get("group_size", "1"), "group_size"),
         strict_group_size=parse_bool(kv.get("strict_group_size", "False"), "strict_group_size"),
         options=options,
+        iterator_v2=iterator_v2,
+        iterator_token=kv.get("search_iter_id", "") if iterator_v2 else "",
+        iterator_last_bound=(
+            parse_float(last_bound, "search_iter_last_bound") if iterator_v2 and last_bound.strip() else None
+        ),
+        iterator_batch_size=(
+            parse_int(kv.get("search_iter_batch_size", "0"), "search_iter_batch_size") if iterator_v2 else 0
+        ),
     )
 
 
@@ -313,4 +323,9 @@ def search_result_to_proto(
     )
     if result.iterator_token:
         data.search_iterator_v2_results.token = result.iterator_token
+        if result.iterator_last_bound is not None:
+            data.search_iterator_v2_results.last_bound = result.iterator_last_bound
+    if result.group_by_field and result.group_values is not None:
+        group_column = pa.table({result.group_by_field: result.group_values})
+        data.group_by_field_value.CopyFrom(table_to_fields(group_column, schema)[0])
     return data

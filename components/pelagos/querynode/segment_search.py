@@ -1,0 +1,186 @@
+"""Search one segment: its best hits for every query, as flat candidates with an unseen bound.
+
+A segment is searched through its built vector index when it has one for the
+field, else exactly over its stored vectors (growing data, sealed segments
+whose index is not built yet). Only rows allowed by the row mask (alive,
+in the requested partitions, matching the filter) are ever returned.
+
+Invariants:
+- Candidates are flat triples (query, score, row offset); `bound[q]` is a
+  sort key (smaller is better) that every allowed row not returned for
+  query q reaches or exceeds (+inf when the segment returned all it could).
+  Grouping uses the bound to prove a merged selection exact.
+- Top-k: the best k allowed rows per query. Range search (radius, with or
+  without range_filter): the best k rows whose scores are in range, with
+  each metric's semantics (index/results.in_range).
+- Search iterator: only rows strictly after the bound in (score, pk) order;
+  the segment widens its search until it holds k such rows per query and
+  the run of scores tied with the k-th is complete, or it is exhausted.
+- Quantised indexes (IVF_SQ8, IVF_PQ) are refined with the segment's raw
+  vectors (refine.py): reported scores are always true scores.
+- Exact search gathers the allowed rows when they are at most
+  GATHER_FRACTION of the segment, otherwise masks the rest.
+- No Python loop over rows or queries; the widening loop runs O(log n) times.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pelagos.index.exact import exact_knn, exact_range
+from pelagos.index.kinds import MetricType
+from pelagos.index.results import RangeResult, TopK
+from pelagos.querynode.refine import REFINE_FACTOR, needs_refine, refine_range, refine_topk
+from pelagos.querynode.search_context import SearchContext, iterator_key_bound
+from pelagos.querynode.segment_view import SegmentView
+
+GATHER_FRACTION = 0.5
+
+Ids = npt.NDArray[np.int64]
+Keys = npt.NDArray[np.float64]
+
+
+@dataclass(slots=True)
+class SegmentHits:
+    qidx: Ids
+    scores: npt.NDArray[np.float32]
+    rows: Ids
+    bound: Keys
+
+    @classmethod
+    def empty(cls, nq: int) -> SegmentHits:
+        return cls(np.zeros(0, np.int64), np.zeros(0, np.float32), np.zeros(0, np.int64), np.full(nq, np.inf))
+
+
+@dataclass(slots=True)
+class SegmentScope:
+    """The rows of one segment a request may return."""
+
+    seg: SegmentView
+    #: None: every row
+    mask: npt.NDArray[np.bool_] | None
+    allowed: int
+
+
+def _vectors(seg: SegmentView, ctx: SearchContext) -> np.ndarray:
+    name = ctx.req.field_name
+    return seg.normalized_vectors(name) if ctx.metric is MetricType.COSINE else seg.vectors(name)
+
+
+def knn(scope: SegmentScope, ctx: SearchContext, k: int) -> TopK:
+    seg, mask = scope.seg, scope.mask
+    index = seg.indexes.get(ctx.req.field_name)
+    if index is not None:
+        params = ctx.params_for(index.spec)
+        if not needs_refine(index.spec.index_type):
+            return index.search(ctx.queries, k, params, allowed=mask)
+        wide = index.search(ctx.queries, min(REFINE_FACTOR * k, max(k, index.count)), params, allowed=mask)
+        return refine_topk(wide, ctx.exact_queries, _vectors(seg, ctx), k, ctx.metric)
+    data = _vectors(seg, ctx)
+    if mask is not None and scope.allowed <= GATHER_FRACTION * seg.num_rows:
+        rows = np.flatnonzero(mask).astype(np.int64)
+        return exact_knn(ctx.exact_queries, data[rows], k, ctx.metric, row_ids=rows)
+    return exact_knn(ctx.exact_queries, data, k, ctx.metric, mask=mask)
+
+
+def range_hits(scope: SegmentScope, ctx: SearchContext) -> RangeResult:
+    seg, mask = scope.seg, scope.mask
+    radius, range_filter = ctx.params.radius, ctx.params.range_filter
+    assert radius is not None
+    index = seg.indexes.get(ctx.req.field_name)
+    if index is not None:
+        found = index.range_search(
+            ctx.queries, radius, range_filter, ctx.params_for(index.spec), allowed=mask
+        )
+        if not needs_refine(index.spec.index_type):
+            return found
+        return refine_range(found, ctx.exact_queries, _vectors(seg, ctx), radius, range_filter)
+    data = _vectors(seg, ctx)
+    if mask is not None and scope.allowed <= GATHER_FRACTION * seg.num_rows:
+        rows = np.flatnonzero(mask).astype(np.int64)
+        return exact_range(ctx.exact_queries, data[rows], ctx.metric, radius, range_filter, row_ids=rows)
+    return exact_range(ctx.exact_queries, data, ctx.metric, radius, range_filter, mask=mask)
+
+
+def _after_bound(
+    keys: Keys, rows: Ids, seg: SegmentView, ctx: SearchContext, key_bound: float | None
+) -> npt.NDArray[np.bool_]:
+    """Which candidates come after the iterator's bound in (score, pk) order."""
+    if key_bound is None:
+        return np.ones(keys.shape, dtype=bool)
+    ok = keys > key_bound
+    tied = np.flatnonzero(keys == key_bound)
+    after_pk = ctx.req.iterator_after_pk
+    if len(tied) and after_pk is not None:
+        pks = seg.pks.take(pa.array(rows.reshape(-1)[tied]))
+        later = pc.greater(pks, pa.scalar(after_pk, pks.type))
+        flat = ok.reshape(-1)
+        flat[tied] = np.asarray(later.to_numpy(zero_copy_only=False), dtype=bool)
+        ok = flat.reshape(keys.shape)
+    return ok
+
+
+def _flat(scores: np.ndarray, ids: Ids, keep: npt.NDArray[np.bool_], bound: Keys) -> SegmentHits:
+    q, c = np.nonzero(keep)
+    return SegmentHits(
+        q.astype(np.int64), np.asarray(scores[q, c], dtype=np.float32), ids[q, c].astype(np.int64), bound
+    )
+
+
+def topk_hits(scope: SegmentScope, ctx: SearchContext, k: int) -> SegmentHits:
+    """The best k allowed rows per query (restricted by range and iterator bound when asked)."""
+    nq, metric = ctx.nq, ctx.metric
+    k = max(1, min(k, scope.allowed))
+    if scope.allowed == 0:
+        return SegmentHits.empty(nq)
+    key_bound = iterator_key_bound(ctx)
+    if ctx.is_range:
+        return _range_topk(scope, ctx, k, key_bound)
+    if key_bound is None:
+        scores, ids = knn(scope, ctx, k)
+        valid = ids >= 0
+        keys = metric.sort_key(scores)
+        exhausted = ~valid[:, -1] | (k >= scope.allowed)
+        return _flat(scores, ids, valid, np.where(exhausted, np.inf, keys[:, -1]))
+    kk = max(1, min(scope.allowed, k + ctx.req.iterator_skip))
+    while True:
+        scores, ids = knn(scope, ctx, kk)
+        valid = ids >= 0
+        keys = metric.sort_key(scores)
+        ok = valid & _after_bound(keys, np.where(valid, ids, 0), scope.seg, ctx, key_bound)
+        count = ok.sum(axis=1)
+        exhausted = ~valid[:, -1] | (kk >= scope.allowed)
+        # the k-th candidate after the bound, and whether the run of its ties may go on unseen
+        ranks = np.cumsum(ok, axis=1)
+        kth_col = np.argmax(ranks >= k, axis=1)
+        kth_key = keys[np.arange(nq), kth_col]
+        enough = (count >= k) & (kth_key < keys[:, -1])
+        if bool(np.all(exhausted | enough)):
+            break
+        kk = min(scope.allowed, 2 * kk)
+    return _flat(scores, ids, ok, np.where(exhausted, np.inf, keys[:, -1]))
+
+
+def _range_topk(scope: SegmentScope, ctx: SearchContext, k: int, key_bound: float | None) -> SegmentHits:
+    rr = range_hits(scope, ctx)
+    nq, metric = ctx.nq, ctx.metric
+    counts = rr.counts()
+    qidx = np.repeat(np.arange(nq, dtype=np.int64), counts)
+    keys = metric.sort_key(rr.scores)
+    ok = _after_bound(keys, rr.ids, scope.seg, ctx, key_bound)
+    qidx, scores, rows, keys = qidx[ok], rr.scores[ok], rr.ids[ok], keys[ok]
+    # still best first within each query: keep the first k
+    starts = np.searchsorted(qidx, np.arange(nq))
+    rank = np.arange(len(qidx)) - starts[qidx]
+    keep = rank < k
+    per_query = np.bincount(qidx, minlength=nq)
+    bound = np.full(nq, np.inf)
+    full = np.flatnonzero(per_query > k)
+    if len(full):
+        bound[full] = keys[starts[full] + k - 1]
+    return SegmentHits(qidx[keep], scores[keep].astype(np.float32), rows[keep].astype(np.int64), bound)
