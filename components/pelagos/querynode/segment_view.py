@@ -30,6 +30,8 @@ class SegmentView:
     indexes: dict[str, VectorIndex] = field(default_factory=dict)
     #: min/max statistics of sealed segments, for pruning (expr FieldStats by name)
     stats: dict[str, Any] = field(default_factory=dict)
+    #: derived structures built on first use (pk index, ...), kept for the segment's life
+    cache: dict[str, Any] = field(default_factory=dict)
     _vectors: dict[str, np.ndarray] = field(default_factory=dict)
     _pks: pa.Array | None = None
     _ts: np.ndarray | None = None
