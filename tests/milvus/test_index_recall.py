@@ -81,7 +81,7 @@ def indexed(standalone: StandaloneProcess) -> Iterator[Indexed]:
             for i in range(lo, lo + 1000)
         ]
         client.insert(name, rows)
-        client.flush(name)
+        client.flush(name, _async=lo + 1000 < N_ROWS)  # the last flush waits for all three
     try:
         yield Indexed(client, name, x, q, xb, qb)
     finally:

@@ -65,7 +65,7 @@ def select_groups(
     if n == 0:
         zeros = np.zeros(nq, dtype=np.int64)
         none = np.zeros(0, np.int64)
-        return GroupSelection(none, none, zeros, zeros, np.isinf(unseen), unseen.copy())
+        return GroupSelection(none, none, zeros, zeros, np.isposinf(unseen), unseen.copy())
     order = np.lexsort((keys, groups, qidx))  # by query, group, best first
     q_s, g_s, k_s = qidx[order], groups[order], keys[order]
     new_run = np.ones(n, dtype=bool)
@@ -93,7 +93,7 @@ def select_groups(
     worst_kept = np.full(nq, -np.inf)
     last_key = k_s[run_start + run_kept - 1]
     np.maximum.at(worst_kept, run_q[selected], last_key[selected])
-    proven = np.isinf(unseen) | ((group_counts == limit) & ~short & (worst_kept <= unseen))
+    proven = np.isposinf(unseen) | ((group_counts == limit) & ~short & (worst_kept <= unseen))
     first_out = inf.copy()
     left_out = group_rank == limit
     first_out[run_q[left_out]] = run_best[left_out]

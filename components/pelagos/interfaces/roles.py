@@ -119,6 +119,8 @@ class ShardSearch:
     group_by_field: str | None = None
     group_size: int = 1
     strict_group_size: bool = False
+    #: a search iterator page: hits ordered by (score, pk), ties included whole
+    iterator: bool = False
     #: search iterator: only hits after (iterator_bound, iterator_after_pk) in (score, pk) order,
     #: ties at the bound broken by primary key (iterator_after_pk None: no hit at the bound is after it)
     iterator_bound: float | None = None

@@ -121,6 +121,10 @@ def _check_vectors(f: FieldSchema, vectors: np.ndarray) -> None:
             f"nq (number of search vector per search request) should be in range [1, {MAX_NQ}], got {nq}"
         )
     binary = f.dtype == DataType.BINARY_VECTOR
+    if binary and vectors.dtype != np.uint8:
+        raise InvalidArgumentError(f"field {f.name} holds binary vectors; send binary query vectors")
+    if not binary and vectors.dtype.kind != "f":
+        raise InvalidArgumentError(f"field {f.name} holds float vectors; send float query vectors")
     width = (f.dim or 0) // 8 if binary else f.dim
     if vectors.ndim != 2 or vectors.shape[1] != width:
         got = vectors.shape[1] if vectors.ndim == 2 else "?"
@@ -129,10 +133,6 @@ def _check_vectors(f: FieldSchema, vectors: np.ndarray) -> None:
         raise InvalidArgumentError(
             f"the dim ({got}) of field data({f.name}) is not equal to schema dim ({f.dim})"
         )
-    if binary and vectors.dtype != np.uint8:
-        raise InvalidArgumentError(f"field {f.name} holds binary vectors; send binary query vectors")
-    if not binary and vectors.dtype.kind != "f":
-        raise InvalidArgumentError(f"field {f.name} holds float vectors; send float query vectors")
 
 
 def _check_limits(limit: int, offset: int) -> None:
@@ -267,6 +267,7 @@ async def _iterator_page(
     page = replace(
         base,
         limit=batch,
+        iterator=True,
         iterator_bound=request.iterator_last_bound,
         iterator_after_pk=after_pk,
         iterator_skip=returned,

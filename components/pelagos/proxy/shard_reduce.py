@@ -127,7 +127,7 @@ async def reduce_groups(
         widen = [
             i
             for i, p in enumerate(parts)
-            if asked[i] < MAX_SHARD_GROUPS and np.isfinite(_bound(p, nq)[unproven]).any()
+            if asked[i] < MAX_SHARD_GROUPS and (~np.isposinf(_bound(p, nq)[unproven])).any()
         ]
         if not widen:
             break

@@ -1,4 +1,4 @@
-"""Search and query over the segments of one served channel.
+"""Search over the segments of one served channel (queries: query.py).
 
 Search: the request is prepared once (search_context: params validated
 against the field's declared index, queries checked, filter compiled);
@@ -22,10 +22,9 @@ import asyncio
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 
-from pelagos.expr import compile_filter
-from pelagos.interfaces.roles import ShardQuery, ShardSearch, ShardSearchResult
+from pelagos.expr import FieldStats
+from pelagos.interfaces.roles import ShardSearch, ShardSearchResult
 from pelagos.interfaces.types import IndexInfo
 from pelagos.querynode.grouped_search import grouped_search
 from pelagos.querynode.search_context import SearchContext, prepare
@@ -58,7 +57,17 @@ def _index_specs(ch: ServedChannel) -> list[IndexInfo]:
     return list(getattr(view, "index_specs", None) or [])
 
 
+def _may_match(seg: SegmentView, ctx: SearchContext) -> bool:
+    """False when the segment's min/max statistics rule the filter out."""
+    if ctx.plan.is_always_true or not seg.stats:
+        return True
+    stats = {n: FieldStats(s.min, s.max, s.null_count, s.row_count) for n, s in seg.stats.items()}
+    return bool(ctx.plan.may_match(stats))
+
+
 def _scope(ch: ServedChannel, seg: SegmentView, ctx: SearchContext) -> SegmentScope:
+    if not _may_match(seg, ctx):
+        return SegmentScope(seg=seg, mask=np.zeros(seg.num_rows, dtype=bool), allowed=0)
     mask = _row_mask(ch, seg, ctx.plan, ctx.req.partition_ids)
     allowed = seg.num_rows if mask is None else int(np.count_nonzero(mask))
     return SegmentScope(seg=seg, mask=mask, allowed=allowed)
@@ -79,47 +88,3 @@ async def search_channel(ch: ServedChannel, req: ShardSearch) -> ShardSearchResu
     done = await asyncio.gather(*(asyncio.to_thread(_scoped_hits, ch, s, ctx) for s in segs))
     cands = Candidates([d[0] for d in done], [d[1] for d in done])
     return await asyncio.to_thread(merge_topk, ctx, cands, req.limit, ch.schema, pk_type)
-
-
-def _col_type(ch: ServedChannel, name: str) -> pa.DataType:
-    from pelagos.schema.arrow import arrow_schema
-
-    return arrow_schema(ch.schema).field(name).type
-
-
-def query_channel_sync(ch: ServedChannel, req: ShardQuery) -> pa.Table:
-    plan = compile_filter(req.filter, ch.schema, req.filter_params)
-    segs = ch.segments(req.ignore_growing)
-    if req.count_only:
-        total = 0
-        for seg in segs:
-            mask = _row_mask(ch, seg, plan, req.partition_ids)
-            total += seg.num_rows if mask is None else int(mask.sum())
-        return pa.table({"count(*)": pa.array([total], pa.int64())})
-    parts: list[pa.Table] = []
-    remaining = req.limit
-    for seg in segs:
-        if remaining is not None and remaining <= 0:
-            break
-        mask = _row_mask(ch, seg, plan, req.partition_ids)
-        cols = seg.table.select(req.output_fields)
-        if mask is not None:
-            idx = np.flatnonzero(mask)
-            if remaining is not None:
-                idx = idx[:remaining]
-            part = cols.take(pa.array(idx))
-        else:
-            part = cols if remaining is None else cols.slice(0, remaining)
-        if part.num_rows:
-            parts.append(part)
-            if remaining is not None:
-                remaining -= part.num_rows
-    if not parts:
-        return pa.table({c: pa.array([], _col_type(ch, c)) for c in req.output_fields})
-    return (
-        pa.concat_tables(parts, promote_options="permissive").combine_chunks() if len(parts) > 1 else parts[0]
-    )
-
-
-async def query_channel(ch: ServedChannel, req: ShardQuery) -> pa.Table:
-    return await asyncio.to_thread(query_channel_sync, ch, req)

@@ -75,7 +75,7 @@ async def grouped_search(
         widen = [
             i
             for i, h in enumerate(hits)
-            if per_segment[i] < scopes[i].allowed and np.isfinite(h.bound[unproven]).any()
+            if per_segment[i] < scopes[i].allowed and (~np.isposinf(h.bound[unproven])).any()
         ]
         if not widen:
             break  # every segment gave all it can (approximate indexes may stop early)

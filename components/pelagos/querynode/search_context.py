@@ -61,7 +61,7 @@ class SearchContext:
 
     @property
     def is_iterator(self) -> bool:
-        return self.req.iterator_bound is not None
+        return self.req.iterator
 
     def params_for(self, spec: IndexSpec) -> SearchParams:
         """Params for a built index (its spec may differ from the declared one while an index is

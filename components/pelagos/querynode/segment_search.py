@@ -13,9 +13,10 @@ Invariants:
 - Top-k: the best k allowed rows per query. Range search (radius, with or
   without range_filter): the best k rows whose scores are in range, with
   each metric's semantics (index/results.in_range).
-- Search iterator: only rows strictly after the bound in (score, pk) order;
-  the segment widens its search until it holds k such rows per query and
-  the run of scores tied with the k-th is complete, or it is exhausted.
+- Search iterator: only rows strictly after the bound in (score, pk) order
+  (every row on the first page); the segment widens its search until it
+  holds k such rows per query and the run of scores tied with the k-th is
+  complete, or it is exhausted, so the shard can order ties by pk.
 - Quantised indexes (IVF_SQ8, IVF_PQ) are refined with the segment's raw
   vectors (refine.py): reported scores are always true scores.
 - Exact search gathers the allowed rows when they are at most
@@ -141,7 +142,7 @@ def topk_hits(scope: SegmentScope, ctx: SearchContext, k: int) -> SegmentHits:
     key_bound = iterator_key_bound(ctx)
     if ctx.is_range:
         return _range_topk(scope, ctx, k, key_bound)
-    if key_bound is None:
+    if not ctx.is_iterator:
         scores, ids = knn(scope, ctx, k)
         valid = ids >= 0
         keys = metric.sort_key(scores)
