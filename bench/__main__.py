@@ -30,7 +30,7 @@ from typing import Any
 
 from bench.dataset import Dataset, DatasetSpec, load_or_build
 from bench.faiss_reference import FaissReference
-from bench.machine import machine_info
+from bench.machine import load_average, machine_info
 from bench.plan import Plan, TargetResult, Tick, make_plan
 from bench.protocol import QUERY_TAG_CODES, ClientProtocol
 from bench.report import derive, document, render_checks, render_notes, render_table, write_json
@@ -127,7 +127,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     print(
         f"N={spec.n:,} dim={spec.dim} queries={spec.nq:,} k={spec.k} repeat={plan.budget.repeat} "
-        f"budget={plan.budget.budget_s:g}s/loop  {machine['nproc']} CPUs  {machine['cpu_model']}"
+        f"budget={plan.budget.budget_s:g}s/loop  {machine['nproc']} CPUs  {machine['cpu_model']}  "
+        f"load average {machine['load_average']} at start, {load_average()} now"
     )
     print(render_table(results, plan))
     print()
@@ -145,6 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "filtered_rows": data.filtered_count(),
         "tag_rows": {f"g{c:03d}": data.tag_count(c) for c in QUERY_TAG_CODES},
     }
+    machine["load_average_end"] = load_average()  # other work on the machine skews every figure
     doc = document(results, plan, machine, dataset, started.isoformat(), sys.argv if argv is None else argv)
     out = args.out or RESULTS / f"{started.strftime('%Y%m%dT%H%M%SZ')}.json"
     write_json(doc, out)
