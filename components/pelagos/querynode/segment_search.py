@@ -184,4 +184,6 @@ def _range_topk(scope: SegmentScope, ctx: SearchContext, k: int, key_bound: floa
     full = np.flatnonzero(per_query > k)
     if len(full):
         bound[full] = keys[starts[full] + k - 1]
+        if ctx.is_iterator:  # the whole run of scores tied with the k-th, so the shard orders it by pk
+            keep |= keys <= bound[qidx]
     return SegmentHits(qidx[keep], scores[keep].astype(np.float32), rows[keep].astype(np.int64), bound)
