@@ -20,11 +20,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+# OpenMP threads that spin at barriers make faiss many times slower on a busy
+# machine; this must be set before anything loads faiss (see index/faiss_api.py).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from pelagos.errors import PelagosError
 from pelagos.runtime.config import Config, load_config
