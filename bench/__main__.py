@@ -21,6 +21,7 @@ Invariants:
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from collections.abc import Sequence
@@ -31,6 +32,7 @@ from typing import Any
 from bench.dataset import Dataset, DatasetSpec, load_or_build
 from bench.faiss_reference import FaissReference
 from bench.machine import load_average, machine_info
+from bench.measure import Budget
 from bench.plan import Plan, TargetResult, Tick, make_plan
 from bench.protocol import QUERY_TAG_CODES, ClientProtocol
 from bench.report import derive, document, render_checks, render_notes, render_table, write_json
@@ -56,6 +58,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--start-timeout", type=float, default=60.0, help="seconds for a server to accept")
     p.add_argument("--out", type=Path, default=None, help="JSON file (default bench/results/<time>.json)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--render", type=Path, default=None, help="print the tables of a saved JSON run, run nothing"
+    )
     args = p.parse_args(argv)
     args.targets = [t.strip() for t in args.targets.split(",") if t.strip()]
     unknown = [t for t in args.targets if t not in TARGETS]
@@ -96,8 +101,31 @@ def run_target(name: str, data: Dataset, plan: Plan, tick: Tick, start_timeout: 
             return TargetResult(name, error=f"{name} {what}: {exc}"[:1200], skipped=True)
 
 
+def render_saved(path: Path) -> None:
+    """Print the table, checks and notes of a JSON document written by an earlier run."""
+    doc = json.loads(path.read_text())
+    plan_fields = dict(doc["plan"])
+    budget = Budget(**plan_fields.pop("budget"))
+    for name in ("efs", "nprobes"):
+        plan_fields[name] = tuple(plan_fields[name])
+    plan = Plan(budget=budget, **plan_fields)
+    results = [TargetResult(**t) for t in doc["targets"].values()]
+    m = doc["machine"]
+    print(f"{doc['started']}  N={plan.n:,}  {m['nproc']} CPUs  {m['cpu_model']}  load {m['load_average']}")
+    print(render_table(results, plan))
+    print()
+    print(render_checks(results, plan))
+    notes = render_notes(results)
+    if notes:
+        print()
+        print(notes)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.render is not None:
+        render_saved(args.render)
+        return 0
     started = datetime.now(UTC)
     machine = machine_info()
     spec = DatasetSpec(n=args.n, nq=args.nq, seed=args.seed)

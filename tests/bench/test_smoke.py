@@ -9,12 +9,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from bench.__main__ import render_saved
 from bench.dataset import FILTER_CATEGORY, Dataset, DatasetSpec, build, load_or_build
 from bench.faiss_reference import FaissReference
 from bench.measure import Budget, search_cell
 from bench.metrics import Latency, pad_ids, peak_rss, recall_at_k
 from bench.plan import Plan, TargetResult, make_plan, nlist_for
-from bench.report import derive, issue6_checks, render_checks, render_notes, render_table
+from bench.report import (
+    derive,
+    document,
+    issue6_checks,
+    render_checks,
+    render_notes,
+    render_table,
+    write_json,
+)
 
 TINY = DatasetSpec(n=2_000, nq=20, dim=16, clusters=20, spread=1.0)
 
@@ -155,6 +164,8 @@ def test_table_shows_figures_ratios_and_verdicts() -> None:
     assert "1.25x" in searchable and "pass" in searchable
     qps = next(line for line in table.splitlines() if line.startswith("ef=64 QPS, 1 thread"))
     assert "40.00x" in qps and "0.10x" in qps
+    best = next(line for line in table.splitlines() if line.startswith("HNSW QPS, 1 thread"))
+    assert "1,200" in best and "pass" in best
     assert "—" in table  # missing figures are dashes, never zeros
     checks = render_checks(results, plan)
     assert "stated at 100k" in checks and "FAIL" in checks
@@ -175,3 +186,13 @@ def test_checks_without_a_faiss_figure_are_not_passed() -> None:
         rss.verdict({"rss.after_load_bytes": 1.0}, {"memory.vectors_plus_index_bytes": 1e9}, 10**6) == "pass"
     )
     assert not math.isnan(results[0].metrics["best.hnsw.qps_batch"])
+
+
+def test_a_saved_run_renders_the_same_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    results, plan = _results()
+    machine = {"nproc": 2, "cpu_model": "test cpu", "load_average": [0.0, 0.0, 0.0]}
+    path = tmp_path / "run.json"
+    write_json(document(results, plan, machine, {}, "2026-01-01T00:00:00", ["x"]), path)
+    render_saved(path)
+    printed = capsys.readouterr().out
+    assert render_table(results, plan) in printed and render_checks(results, plan) in printed
