@@ -89,6 +89,9 @@ class Coordinator:
         self._loads: dict[int, list[int]] = {}
         self.datanodes: list[DataNodeAPI] = []
         self.querynodes: list[QueryNodeAPI] = []
+        #: one lock per channel: a flush commit and every view sent to query nodes are
+        #: serialised, so a view is read whole and views reach a query node in order
+        self._channel_locks: dict[str, asyncio.Lock] = {}
         #: channel -> index into self.querynodes of its leader
         self._leaders: dict[str, int] = {}
         self.index = IndexCoordinator(self.catalog, allocate_ids, self.sync_collection)
@@ -472,10 +475,11 @@ class Coordinator:
         c = self._collections.get(commit.collection_id)
         if c is None:
             return  # dropped meanwhile; its files are garbage
-        await self.catalog.commit_flush(commit)
-        metrics.SEGMENTS_COMMITTED.inc(len(commit.segments))
-        if commit.collection_id in self._loads:
-            await self._sync(c, commit.channel)
+        async with self._channel_lock(commit.channel):
+            await self.catalog.commit_flush(commit)
+            metrics.SEGMENTS_COMMITTED.inc(len(commit.segments))
+            if commit.collection_id in self._loads:
+                await self._sync_locked(c, commit.channel)
         if commit.segments:
             await self.index.schedule(c, commit.segments)
 
@@ -557,9 +561,20 @@ class Coordinator:
         for i, ch in enumerate(c.channels):
             idx = i % len(self.querynodes)
             self._leaders[ch] = idx
-            await self.querynodes[idx].serve_channel(await self.channel_view(c, ch))
+            async with self._channel_lock(ch):
+                await self.querynodes[idx].serve_channel(await self.channel_view(c, ch))
+
+    def _channel_lock(self, channel: str) -> asyncio.Lock:
+        lock = self._channel_locks.get(channel)
+        if lock is None:
+            lock = self._channel_locks[channel] = asyncio.Lock()
+        return lock
 
     async def _sync(self, c: CollectionInfo, channel: str) -> None:
+        async with self._channel_lock(channel):
+            await self._sync_locked(c, channel)
+
+    async def _sync_locked(self, c: CollectionInfo, channel: str) -> None:
         idx = self._leaders.get(channel)
         if idx is not None:
             await self.querynodes[idx].sync_channel(await self.channel_view(c, channel))

@@ -357,7 +357,10 @@ class Proxy:
         out = []
         for name in collections:
             c = self.coord.collection(db, name)
-            stamps = await asyncio.gather(
+            # every write acknowledged before now has a smaller ts, and each channel's FLUSH
+            # is stamped after it: a channel is flushed once its checkpoint reaches flush_ts
+            flush_ts = await self.coord.allocate_timestamp()
+            await asyncio.gather(
                 *(
                     self.writer.write(ch, MessageKind.FLUSH, collection_id=c.collection_id)
                     for ch in c.channels
@@ -368,7 +371,7 @@ class Proxy:
                 FlushInfo(
                     collection=name,
                     collection_id=c.collection_id,
-                    flush_ts=max(stamps),
+                    flush_ts=flush_ts,
                     segment_ids=[s.segment_id for s in segs],
                     flushed_segment_ids=[s.segment_id for s in segs],
                 )

@@ -25,7 +25,6 @@ import numpy as np
 
 from pelagos.expr import FieldStats
 from pelagos.interfaces.roles import ShardSearch, ShardSearchResult
-from pelagos.interfaces.types import IndexInfo
 from pelagos.querynode.grouped_search import grouped_search
 from pelagos.querynode.search_context import SearchContext, prepare
 from pelagos.querynode.segment_search import SegmentHits, SegmentScope, topk_hits
@@ -51,12 +50,6 @@ def _row_mask(ch: ServedChannel, seg: SegmentView, plan: Any, partition_ids: lis
     return mask
 
 
-def _index_specs(ch: ServedChannel) -> list[IndexInfo]:
-    """The indexes declared on the channel's collection (built or not)."""
-    view = getattr(ch, "_view", None)
-    return list(getattr(view, "index_specs", None) or [])
-
-
 def _may_match(seg: SegmentView, ctx: SearchContext) -> bool:
     """False when the segment's min/max statistics rule the filter out."""
     if ctx.plan.is_always_true or not seg.stats:
@@ -79,7 +72,7 @@ def _scoped_hits(ch: ServedChannel, seg: SegmentView, ctx: SearchContext) -> tup
 
 
 async def search_channel(ch: ServedChannel, req: ShardSearch) -> ShardSearchResult:
-    ctx = prepare(req, ch.schema, _index_specs(ch))
+    ctx = prepare(req, ch.schema, ch.index_specs)
     segs = ch.segments(req.ignore_growing)
     pk_type = ch._pk_type()
     if ctx.is_grouping:

@@ -11,8 +11,8 @@ from pelagos.errors import CollectionNotLoadedError
 from pelagos.interfaces.roles import ChannelView, ShardQuery, ShardSearch, ShardSearchResult
 from pelagos.querynode import metrics
 from pelagos.querynode.executor import search_channel
-from pelagos.querynode.query import query_channel
 from pelagos.querynode.index_loader import IndexLoader
+from pelagos.querynode.query import query_channel
 from pelagos.querynode.served_channel import ServedChannel
 from pelagos.storage.log.protocol import LogBroker
 from pelagos.storage.objects.protocol import ObjectStore

@@ -32,6 +32,7 @@ import pyarrow as pa
 from pelagos.errors import DeadlineExceededError
 from pelagos.interfaces.messages import MessageKind, decode
 from pelagos.interfaces.roles import ChannelView, SegmentInfo
+from pelagos.interfaces.types import IndexInfo
 from pelagos.querynode import metrics
 from pelagos.querynode.segment_view import SegmentView
 from pelagos.schema import ROW_TIMESTAMP_COLUMN
@@ -166,6 +167,8 @@ class ServedChannel:
     async def sync(self, view: ChannelView) -> None:
         """Adopt a new sealed state of the channel (after a flush, an index build, ...)."""
         async with self._sync_lock:
+            if view.checkpoint.position < self.sealed_position:
+                return  # an older view than the one applied: its segments may be missing
             self._view = view
             self.collection = view.collection
             wanted = {s.segment_id: s for s in view.segments}
@@ -200,6 +203,11 @@ class ServedChannel:
                 self.consumed_position = position
                 self.consumed_ts = max(self.consumed_ts, view.checkpoint.ts)
             self._version += 1
+
+    @property
+    def index_specs(self) -> list[IndexInfo]:
+        """The indexes declared on the collection, as of the last applied view."""
+        return list(self._view.index_specs)
 
     # --- reading ------------------------------------------------------------------------------
     async def wait_serviceable(self, guarantee_ts: int) -> None:
