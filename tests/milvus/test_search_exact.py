@@ -3,6 +3,7 @@ included, also while rows are written, segments sealed and indexes built (index 
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from dataclasses import dataclass, field
@@ -116,14 +117,22 @@ class OtherWriter:
             next_id = self.BASE
             while not self.stop.is_set():
                 v = self.rng.standard_normal((20, DIM)).astype(np.float32)
+                # a search may see a write before its acknowledgement reaches us: record it as
+                # pending (acknowledged at +inf) first, then stamp the acknowledgement
+                with self.lock:
+                    for i in range(20):
+                        self.versions[next_id + i] = [(0, v[i], math.inf)]
                 self.client.insert(self.name, [{"id": next_id + i, "v": v[i], "ver": 0} for i in range(20)])
                 acked = time.monotonic()
                 with self.lock:
                     for i in range(20):
                         self.versions[next_id + i] = [(0, v[i], acked)]
+                    alive = [
+                        i
+                        for i in self.versions
+                        if i not in self.deleted and self.versions[i][-1][2] < math.inf
+                    ]
                 next_id += 20
-                with self.lock:
-                    alive = [i for i in self.versions if i not in self.deleted]
                 pick = self.rng.choice(alive, size=min(8, len(alive)), replace=False).tolist()
                 gone, moved = pick[:4], pick[4:]
                 self.client.delete(self.name, ids=gone)
@@ -134,13 +143,16 @@ class OtherWriter:
                 with self.lock:
                     nexts = [(i, self.versions[i][-1][0] + 1) for i in moved]
                 u = self.rng.standard_normal((len(moved), DIM)).astype(np.float32)
+                with self.lock:
+                    for j, (i, ver) in enumerate(nexts):
+                        self.versions[i].append((ver, u[j], math.inf))
                 self.client.upsert(
                     self.name, [{"id": i, "v": u[j], "ver": ver} for j, (i, ver) in enumerate(nexts)]
                 )
                 acked = time.monotonic()
                 with self.lock:
                     for j, (i, ver) in enumerate(nexts):
-                        self.versions[i].append((ver, u[j], acked))
+                        self.versions[i][-1] = (ver, u[j], acked)
         except BaseException as exc:  # reported by the test
             self.errors.append(exc)
 

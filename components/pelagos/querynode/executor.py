@@ -71,13 +71,32 @@ def _scoped_hits(ch: ServedChannel, seg: SegmentView, ctx: SearchContext) -> tup
     return scope, topk_hits(scope, ctx, ctx.req.limit)
 
 
+#: work (query vectors x rows scanned, an indexed segment counting INDEXED_COST rows)
+#: below which a search runs inline on the event loop: a thread hop costs more
+INLINE_WORK = 200_000
+INDEXED_COST = 2_000
+
+
+def _work(segs: list[SegmentView], req: ShardSearch) -> int:
+    rows = sum(INDEXED_COST if req.field_name in s.indexes else s.num_rows for s in segs)
+    return len(req.vectors) * rows
+
+
+def search_inline(ch: ServedChannel, ctx: SearchContext, segs: list[SegmentView]) -> ShardSearchResult:
+    done = [_scoped_hits(ch, s, ctx) for s in segs]
+    cands = Candidates([d[0] for d in done], [d[1] for d in done])
+    return merge_topk(ctx, cands, ctx.req.limit, ch.schema, ch._pk_type())
+
+
 async def search_channel(ch: ServedChannel, req: ShardSearch) -> ShardSearchResult:
     ctx = prepare(req, ch.schema, ch.index_specs)
     segs = ch.segments(req.ignore_growing)
     pk_type = ch._pk_type()
+    if not ctx.is_grouping and _work(segs, req) <= INLINE_WORK:
+        return search_inline(ch, ctx, segs)
     if ctx.is_grouping:
         scopes = list(await asyncio.gather(*(asyncio.to_thread(_scope, ch, s, ctx) for s in segs)))
         return await grouped_search(ctx, scopes, ch.schema, pk_type)
     done = await asyncio.gather(*(asyncio.to_thread(_scoped_hits, ch, s, ctx) for s in segs))
     cands = Candidates([d[0] for d in done], [d[1] for d in done])
-    return await asyncio.to_thread(merge_topk, ctx, cands, req.limit, ch.schema, pk_type)
+    return merge_topk(ctx, cands, req.limit, ch.schema, pk_type)
