@@ -81,6 +81,15 @@ def reduce_topk(
     with_fields: bool = True,
 ) -> Reduced:
     """Per query, hits offset .. offset + limit of the union of the shards' answers."""
+    if len(parts) == 1 and offset == 0 and not pk_order:
+        only = parts[0]  # one shard: its hits are already the best first, at most `limit` per query
+        if not len(only.topks) or int(only.topks.max()) <= limit:
+            return Reduced(
+                topks=np.asarray(only.topks, dtype=np.int64),
+                pks=only.pks,
+                scores=only.scores,
+                fields=only.fields if with_fields else pa.table({}),
+            )
     cat = Concatenated(parts, nq)
     keys = metric.sort_key(cat.scores)
     if pk_order:
