@@ -183,7 +183,9 @@ def main() -> None:
             build_s, ids, qps, batch = run_case(c, name, "b", "HAMMING", case, [r.tobytes() for r in qb])
             ours = tie_aware_recall(ids, hamming)
             raw_b = tie_aware_recall(faiss_ids(*case, xb, qb), hamming)
-            print(f"{case[0]:13s} {build_s:8.1f} {ours:7.3f} {raw_b:7.3f} {qps:7.0f} {batch:7.0f}", flush=True)
+            print(
+                f"{case[0]:13s} {build_s:8.1f} {ours:7.3f} {raw_b:7.3f} {qps:7.0f} {batch:7.0f}", flush=True
+            )
         c.drop_collection(name)
         c.close()
 
