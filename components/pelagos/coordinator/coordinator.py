@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
@@ -213,12 +212,6 @@ class Coordinator:
         view = self._with_aliases(c)
         self._views[key] = view
         return view
-
-    def collection_by_id(self, collection_id: int) -> CollectionInfo:
-        c = self._collections.get(collection_id)
-        if c is None:
-            raise CollectionNotFoundError(f"collection not found[collectionID={collection_id}]")
-        return self._with_aliases(c)
 
     def _with_aliases(self, c: CollectionInfo) -> CollectionInfo:
         aliases = sorted(a for (db, a), cid in self._aliases.items() if cid == c.collection_id)
@@ -536,9 +529,6 @@ class Coordinator:
             )
         return self.querynodes[idx]
 
-    def is_loaded(self, collection_id: int) -> bool:
-        return collection_id in self._loads
-
     def loaded_partitions(self, collection_id: int) -> list[int] | None:
         return self._loads.get(collection_id)
 
@@ -634,7 +624,3 @@ class Coordinator:
             if idx is not None and await self.querynodes[idx].channel_ready(ch):
                 ready += 1
         return 100 * ready // max(1, len(c.channels))
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)

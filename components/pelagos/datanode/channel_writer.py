@@ -73,7 +73,6 @@ class ChannelWriter:
         commit: Callable[[FlushCommit], Awaitable[None]],
         allocate_ids: Callable[[int], Awaitable[int]],
         settings: DataNodeSettings,
-        on_flush: Callable[[int, int], None] | None = None,
     ) -> None:
         self.collection = collection
         self.channel = channel
@@ -88,8 +87,6 @@ class ChannelWriter:
         self._ts = checkpoint.ts
         self._last_commit = time.monotonic()
         self._task: asyncio.Task[None] | None = None
-        self._on_flush = on_flush
-        self.consumed = 0
 
     @property
     def position(self) -> int:
@@ -132,7 +129,6 @@ class ChannelWriter:
                 msg = decode(m.payload)
                 self._position = m.position
                 self._ts = max(self._ts, msg.ts)
-                self.consumed += 1
                 if msg.kind in (MessageKind.INSERT, MessageKind.UPSERT) and msg.rows is not None:
                     if msg.kind == MessageKind.UPSERT:
                         self._add_deletes(msg.rows, msg.ts)
@@ -241,8 +237,6 @@ class ChannelWriter:
         metrics.FLUSHED_SEGMENTS.inc(len(segments))
         metrics.FLUSHED_ROWS.inc(sum(s.row_count for s in segments))
         metrics.BUFFERED_BYTES.labels(self.channel).set(0)
-        if self._on_flush is not None:
-            self._on_flush(len(segments), sum(s.row_count for s in segments))
         if segments or deltas:
             log.info(
                 "channel %s flushed %d segment(s), %d rows, %d deletes up to position %d",

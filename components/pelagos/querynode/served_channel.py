@@ -35,7 +35,6 @@ from pelagos.interfaces.roles import ChannelView, SegmentInfo
 from pelagos.interfaces.types import IndexInfo
 from pelagos.querynode import metrics
 from pelagos.querynode.segment_view import SegmentView
-from pelagos.schema import ROW_TIMESTAMP_COLUMN
 from pelagos.schema.arrow import arrow_schema
 from pelagos.segments import DeleteLog, SealedSegmentData, SegmentManifest, alive_mask
 from pelagos.storage.log.protocol import LogBroker, LogSubscription
@@ -278,7 +277,3 @@ class ServedChannel:
             if g is not None:
                 out.append(g)
         return out
-
-    @property
-    def row_ts_column(self) -> str:
-        return ROW_TIMESTAMP_COLUMN
