@@ -19,6 +19,7 @@ from pelagos.runtime.servers.nats import NatsServer
 from pelagos.schema import CollectionSchema, DataType, FieldSchema
 from pelagos.schema.arrow import vector_column
 from pelagos.storage.log.jetstream import JetStreamLogBroker
+from pelagos.storage.log.protocol import ChannelLimits
 from pelagos.storage.meta.etcd import EtcdMetaStore
 from pelagos.storage.objects.local import LocalObjectStore
 from tests.fixtures.engine import unique_name
@@ -214,6 +215,41 @@ async def test_segments_seal_when_idle_and_at_the_size_limit(
         segs = await node.coordinator.segments(c.collection_id)
         assert sum(s.row_count for s in segs) == 3010
         assert await count(node, name) == 3010
+    finally:
+        await node.stop()
+        await broker.close()
+        await meta.close()
+
+
+async def test_configured_row_limit_and_channel_retention_apply(
+    nats_server: NatsServer, etcd_server: EtcdServer, tmp_path: Path
+) -> None:
+    suffix = unique_name("cfg").replace("_", "-")
+    broker = await JetStreamLogBroker.connect(nats_server.url, stream_prefix=suffix)
+    meta = await EtcdMetaStore.connect(etcd_server.endpoint, root=suffix)
+    node = Node(
+        broker=broker,
+        meta=meta,
+        objects=LocalObjectStore(tmp_path / "objects"),
+        settings=NodeSettings(
+            segment_max_rows=100,
+            channel_limits=ChannelLimits(max_messages=100_000),
+            time_tick_interval_ms=50,
+        ),
+    )
+    await node.start()
+    try:
+        name = unique_name()
+        await make_loaded(node, name)
+        c = await node.proxy.describe_collection("default", name)
+        assert (await broker.channel_limits(c.channels[0])).max_messages == 100_000
+        table, _ = rows(np.arange(1, 151))  # one message of 150 rows > 100: sealed without a flush
+        await node.proxy.insert("default", name, None, table)
+        for _ in range(100):
+            if sum(s.row_count for s in await node.coordinator.segments(c.collection_id)) == 150:
+                break
+            await asyncio.sleep(0.05)
+        assert sum(s.row_count for s in await node.coordinator.segments(c.collection_id)) == 150
     finally:
         await node.stop()
         await broker.close()

@@ -53,7 +53,7 @@ from pelagos.interfaces.types import (
     PartitionInfo,
 )
 from pelagos.schema import CollectionSchema
-from pelagos.storage.log.protocol import LogBroker
+from pelagos.storage.log.protocol import ChannelLimits, LogBroker
 from pelagos.storage.meta.protocol import MetaStore
 
 log = logging.getLogger("pelagos.coordinator")
@@ -73,12 +73,14 @@ class Coordinator:
         allocate_ids: Allocator,
         *,
         default_shards: int = 1,
+        channel_limits: ChannelLimits | None = None,
     ) -> None:
         self.catalog = Catalog(meta)
         self.log = log_broker
         self._allocate_ts = allocate_ts
         self._allocate_ids = allocate_ids
         self.default_shards = default_shards
+        self.channel_limits = channel_limits
         self._lock = asyncio.Lock()
         self._databases: dict[str, DatabaseInfo] = {}
         self._collections: dict[int, CollectionInfo] = {}
@@ -265,7 +267,7 @@ class Coordinator:
                 updated_ts=ts,
             )
             for ch in channels:
-                await self.log.create_channel(ch)
+                await self.log.create_channel(ch, self.channel_limits)
             await self.catalog.save_collection(info)
             self._collections[cid] = info
             self._views.clear()
@@ -354,7 +356,7 @@ class Coordinator:
             self.index.truncated(c.collection_id)
             for ch in c.channels:
                 await self.log.delete_channel(ch)
-                await self.log.create_channel(ch)
+                await self.log.create_channel(ch, self.channel_limits)
             metrics.DDL.labels("truncate_collection").inc()
         for ch in c.channels:
             await self._watch(c, ch)

@@ -46,6 +46,8 @@ IDLE_CHECKPOINT_SECONDS = 5.0
 @dataclass(slots=True)
 class DataNodeSettings:
     segment_max_bytes: int = 512 * 1024 * 1024
+    #: also seal at this many buffered rows (None: by size only)
+    segment_max_rows: int | None = None
     seal_idle_seconds: float = 600.0
     batch_size: int = 512
 
@@ -55,6 +57,7 @@ class _Buffer:
     partitions: dict[int, list[pa.Table]] = field(default_factory=dict)
     deletes: list[DeleteLog] = field(default_factory=list)
     nbytes: int = 0
+    rows: int = 0
     first_at: float | None = None
 
     def empty(self) -> bool:
@@ -134,6 +137,7 @@ class ChannelWriter:
                         self._add_deletes(msg.rows, msg.ts)
                     self._buffer.partitions.setdefault(msg.partition_id, []).append(msg.rows)
                     self._buffer.nbytes += msg.rows.nbytes
+                    self._buffer.rows += msg.rows.num_rows
                     if self._buffer.first_at is None:
                         self._buffer.first_at = time.monotonic()
                 elif msg.kind == MessageKind.DELETE and msg.rows is not None:
@@ -155,6 +159,8 @@ class ChannelWriter:
     def _due(self) -> bool:
         b = self._buffer
         if b.nbytes >= self._settings.segment_max_bytes:
+            return True
+        if self._settings.segment_max_rows is not None and b.rows >= self._settings.segment_max_rows:
             return True
         if b.first_at is not None and time.monotonic() - b.first_at >= self._settings.seal_idle_seconds:
             return True

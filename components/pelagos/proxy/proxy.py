@@ -53,7 +53,7 @@ from pelagos.schema import CollectionSchema, DataType
 
 log = logging.getLogger("pelagos.proxy")
 
-BOUNDED_STALENESS_MS = 5000
+DEFAULT_BOUNDED_STALENESS_MS = 5000
 TS_LOGICAL_BITS = 18
 
 
@@ -62,9 +62,16 @@ def _ts_of_ms(ms: int) -> int:
 
 
 class Proxy:
-    def __init__(self, coordinator: CoordinatorAPI, writer: ChannelWriter) -> None:
+    def __init__(
+        self,
+        coordinator: CoordinatorAPI,
+        writer: ChannelWriter,
+        *,
+        bounded_staleness_ms: int = DEFAULT_BOUNDED_STALENESS_MS,
+    ) -> None:
         self.coord = coordinator
         self.writer = writer
+        self.bounded_staleness_ms = bounded_staleness_ms
 
     # --- time -----------------------------------------------------------------------
     async def allocate_timestamp(self) -> int:
@@ -405,7 +412,7 @@ class Proxy:
         if level == ConsistencyLevel.SESSION:
             return now, options.guarantee_ts if options.guarantee_ts > 1 else 1
         if level == ConsistencyLevel.BOUNDED:
-            return now, max(1, now - _ts_of_ms(BOUNDED_STALENESS_MS))
+            return now, max(1, now - _ts_of_ms(self.bounded_staleness_ms))
         if level == ConsistencyLevel.CUSTOMIZED:
             return now, options.guarantee_ts or 1
         return now, 1

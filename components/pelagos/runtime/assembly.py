@@ -17,6 +17,7 @@ from pelagos.coordinator.idalloc import IdAllocator
 from pelagos.coordinator.tso import TimestampOracle
 from pelagos.datanode.channel_writer import DataNodeSettings
 from pelagos.datanode.datanode import DataNode
+from pelagos.index import set_max_threads
 from pelagos.indexnode.indexnode import IndexNode
 from pelagos.proxy.proxy import Proxy
 from pelagos.proxy.writer import ChannelWriter
@@ -24,7 +25,7 @@ from pelagos.querynode.querynode import QueryNode
 from pelagos.runtime.lifecycle import Health
 from pelagos.runtime.services import Services
 from pelagos.runtime.version import pelagos_version
-from pelagos.storage.log.protocol import LogBroker
+from pelagos.storage.log.protocol import ChannelLimits, LogBroker
 from pelagos.storage.meta.protocol import MetaStore
 from pelagos.storage.objects.protocol import ObjectStore
 
@@ -37,6 +38,11 @@ class NodeSettings:
     segment_max_bytes: int = 512 * 1024 * 1024
     seal_idle_seconds: float = 600.0
     time_tick_interval_ms: int = 200
+    segment_max_rows: int | None = None
+    #: retention of every shard channel (None: the broker's default, unlimited)
+    channel_limits: ChannelLimits | None = None
+    #: how stale a Bounded read may be
+    bounded_staleness_ms: int = 5000
 
 
 class Node:
@@ -59,7 +65,12 @@ class Node:
         self.tso = TimestampOracle(meta)
         self.ids = IdAllocator(meta)
         self.coordinator = Coordinator(
-            meta, broker, self.tso.allocate, self.ids.allocate, default_shards=self.settings.shards_num
+            meta,
+            broker,
+            self.tso.allocate,
+            self.ids.allocate,
+            default_shards=self.settings.shards_num,
+            channel_limits=self.settings.channel_limits,
         )
         self.datanode = DataNode(
             broker=broker,
@@ -69,6 +80,7 @@ class Node:
             allocate_ids=self.ids.allocate,
             settings=DataNodeSettings(
                 segment_max_bytes=self.settings.segment_max_bytes,
+                segment_max_rows=self.settings.segment_max_rows,
                 seal_idle_seconds=self.settings.seal_idle_seconds,
             ),
         )
@@ -77,7 +89,9 @@ class Node:
         self.writer = ChannelWriter(
             broker, self.tso.allocate, tick_interval=self.settings.time_tick_interval_ms / 1000
         )
-        self.proxy = Proxy(self.coordinator, self.writer)
+        self.proxy = Proxy(
+            self.coordinator, self.writer, bounded_staleness_ms=self.settings.bounded_staleness_ms
+        )
         self._started = False
 
     async def start(self) -> None:
@@ -126,8 +140,13 @@ class ServingNode:
                 segment_max_bytes=cfg.dataset.segment_max_bytes,
                 seal_idle_seconds=cfg.dataset.seal_idle_seconds,
                 time_tick_interval_ms=cfg.dataset.time_tick_interval_ms,
+                segment_max_rows=cfg.dataset.segment_max_rows,
+                channel_limits=cfg.log.retention.as_limits(),
+                bounded_staleness_ms=cfg.query.graceful_time_ms,
             ),
         )
+        if cfg.query.search_threads:
+            set_max_threads(cfg.query.search_threads)
         self.server = MilvusServer(
             self.node.proxy,
             cfg.server.host,
