@@ -92,7 +92,12 @@ class MetaConfig(_Section):
         default_factory=list, description="etcd endpoints host:port; empty: standalone starts its own etcd"
     )
     root: str = Field("pelagos", min_length=1, description="key prefix of this cluster in etcd")
-    lease_ttl_seconds: float = Field(10.0, gt=0, le=3600, description="TTL of session and election leases")
+    lease_ttl_seconds: float = Field(
+        10.0,
+        gt=0,
+        le=3600,
+        description="TTL of session and election leases (reserved: no leases are taken yet)",
+    )
     etcd_client_port: int | None = Field(
         None, ge=1, le=65535, description="client port of the etcd standalone starts (unset: remembered/free)"
     )
@@ -132,17 +137,25 @@ class DatasetConfig(_Section):
     )
     seal_idle_seconds: float = Field(600.0, gt=0, description="seal a growing segment idle for this long")
     time_tick_interval_ms: int = Field(200, ge=10, le=10_000, description="interval of channel time ticks")
-    max_vector_dim: int = Field(32768, ge=1, description="largest vector dimension a field may declare")
+    max_vector_dim: int = Field(
+        32768, ge=1, description="largest vector dimension a field may declare (reserved: the limit is 32768)"
+    )
 
 
 class QueryConfig(_Section):
     """Search and query defaults."""
 
     default_consistency: Literal["Strong", "Bounded", "Session", "Eventually"] = Field(
-        "Bounded", description="consistency level of a collection that names none"
+        "Bounded",
+        description="consistency level of a collection that names none (reserved: pymilvus always names one)",
     )
     graceful_time_ms: int = Field(5000, ge=0, description="staleness allowed by Bounded consistency")
-    max_topk: int = Field(16384, ge=1, le=1_000_000, description="largest limit (topk) of a search")
+    max_topk: int = Field(
+        16384,
+        ge=1,
+        le=1_000_000,
+        description="largest limit (topk) of a search (reserved: the limit is 16384)",
+    )
     search_threads: int = Field(0, ge=0, le=1024, description="threads of vector search; 0: one per CPU")
 
 
