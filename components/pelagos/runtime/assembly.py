@@ -152,6 +152,7 @@ class ServingNode:
             cfg.server.host,
             cfg.server.port,
             server_info={"build_tags": pelagos_version(), "deploy_mode": "STANDALONE"},
+            transport=cfg.server.transport,
         )
 
     async def start(self) -> None:

@@ -55,6 +55,10 @@ class ServerConfig(_Section):
     host: str = Field("127.0.0.1", description="address the gRPC and HTTP servers bind")
     port: int = Field(19530, ge=1, le=65535, description="Milvus gRPC port")
     metrics_port: int = Field(9091, ge=1, le=65535, description="HTTP port of /metrics and /healthz")
+    transport: Literal["pelagos", "grpcio"] = Field(
+        "pelagos",
+        description="gRPC server of the Milvus port: pelagos (lean HTTP/2, default) or grpcio (grpc.aio)",
+    )
 
 
 class RetentionConfig(_Section):
