@@ -233,3 +233,94 @@ async def test_bad_parameters_fail_before_any_segment_is_searched() -> None:
     with pytest.raises(InvalidArgumentError, match="metric type HAMMING"):
         await search_channel(ch, request(q, 10, metric="HAMMING"))
     assert len((await search_channel(ch, request(q, 10, params={"ef": 64, "nprobe": 3}))).scores) == 10
+
+
+@pytest.mark.parametrize("indexed", [False, True])
+@pytest.mark.parametrize("outputs", [[], ["id"], ["n"], ["n", "id"]])
+async def test_one_segment_orders_equal_scores_by_row(indexed: bool, outputs: list[str]) -> None:
+    # one segment whose rows repeat 8 vectors: every score is tied with others, and the answer of
+    # one segment (taken as the index gives it) must equal the merged order (score, then row)
+    rng = np.random.default_rng(11)
+    base = rng.standard_normal((8, DIM)).astype(np.float32)
+    v = np.tile(base, (25, 1))
+    ids = rng.permutation(200).astype(np.int64) + 500
+    n = np.arange(200, dtype=np.int64)
+    ch = channel()
+    seg = segment(1, ids, v, rng.integers(0, 256, (200, BITS // 8), dtype=np.uint8), n)
+    if indexed:
+        index = create_index(IndexSpec.parse("FLAT", "L2", None, DIM, False))
+        index.build(seg.vectors("v"))
+        seg.indexes["v"] = index
+    ch.sealed[1] = seg
+    q = base[:3] + 0.01
+    r = await search_channel(ch, request(q, 30, output_fields=outputs))
+    row_of = {pk: row for row, pk in enumerate(ids.tolist())}
+    truth = true_scores(q, v, "L2")
+    got_rows = []
+    for i, got in enumerate(per_query(r)):
+        rows = np.array([row_of[pk] for pk in got])
+        # a top 30: the 30 best scores (which of the rows tied at the 30th is the kernel's choice) ...
+        assert np.allclose(np.sort(truth[i][rows]), np.sort(truth[i])[:30], rtol=1e-5)
+        # ... in order of score, then of row
+        assert [(round(truth[i][j], 4), j) for j in rows] == sorted((round(truth[i][j], 4), j) for j in rows)
+        got_rows.extend(rows.tolist())
+    assert r.fields.column_names == outputs
+    for name in outputs:
+        assert r.fields.column(name).to_pylist() == (ids if name == "id" else n)[got_rows].tolist()
+
+
+async def test_a_filtered_one_segment_search_returns_fewer_hits_when_few_rows_match() -> None:
+    ch, d = filled(1, 300, seed=12)
+    q = np.random.default_rng(13).standard_normal((2, DIM)).astype(np.float32)
+    r = await search_channel(ch, request(q, 50, filter="n == 3", output_fields=["n"]))
+    matching = np.flatnonzero(d["n"] == 3)
+    assert list(r.topks) == [min(50, len(matching))] * 2
+    truth = true_scores(q, d["v"][matching], "L2")
+    expected = d["id"][matching][np.argsort(truth, axis=1, kind="stable")[:, :50]]
+    assert per_query(r) == expected.tolist()
+    assert set(r.fields.column("n").to_pylist()) == {3}
+
+
+async def test_search_shapes_are_prepared_once_per_shape() -> None:
+    ch, _ = filled(1, 50)
+    q = np.zeros((1, DIM), np.float32)
+    first = ch.setups.get(request(q, 5, params={"ef": 10}), SCHEMA, [])
+    assert ch.setups.get(request(q + 1, 5, params={"ef": 10}), SCHEMA, []) is first  # other queries
+    assert ch.setups.get(request(q, 6, params={"ef": 10}), SCHEMA, []) is not first  # other limit
+    assert ch.setups.get(request(q, 5, params={"ef": 11}), SCHEMA, []) is not first
+    assert ch.setups.get(request(q, 5, params={"ef": 10}, filter="n > 1"), SCHEMA, []) is not first
+    with pytest.raises(InvalidArgumentError):  # a bad shape fails every time, it is not cached
+        ch.setups.get(request(q, 5, metric="HAMMING"), SCHEMA, [])
+    with pytest.raises(InvalidArgumentError):
+        ch.setups.get(request(q, 5, metric="HAMMING"), SCHEMA, [])
+
+
+def test_partition_masks() -> None:
+    ids = np.arange(6, dtype=np.int64)
+    seg = segment(1, ids, np.zeros((6, DIM), np.float32), np.zeros((6, BITS // 8), np.uint8), ids)
+    assert seg.partition_mask([]) is None
+    assert seg.partition_mask([0, 7]) is None  # the segment's one partition is wanted
+    assert not seg.partition_mask([7]).any()  # type: ignore[union-attr]
+    mixed = SegmentView(1, np.array([1, 2, 1, 3, 2, 1]), seg.table, SCHEMA)
+    assert mixed.partition_mask([1, 3]).tolist() == [True, False, True, True, False, True]  # type: ignore[union-attr]
+    assert mixed.partition_mask([1, 2, 3]) is None
+
+
+class _TiesOutOfOrder:
+    """An index answering with equal scores in descending row order (HNSW gives no tie order)."""
+
+    def __init__(self, spec: IndexSpec, count: int) -> None:
+        self.spec, self.count = spec, count
+
+    def search(self, queries: np.ndarray, k: int, params: Any = None, allowed: Any = None) -> Any:
+        scores = np.tile(np.array([1.0, 1.0, 1.0, 2.0], np.float32), (len(queries), 1))[:, :k]
+        ids = np.tile(np.array([7, 4, 2, 9], np.int64), (len(queries), 1))[:, :k]
+        return scores, ids
+
+
+async def test_one_segment_reorders_ties_the_index_left_out_of_row_order() -> None:
+    ch, d = filled(1, 20)
+    seg = ch.sealed[1]
+    seg.indexes["v"] = cast(Any, _TiesOutOfOrder(IndexSpec.parse("FLAT", "L2", None, DIM, False), 20))
+    r = await search_channel(ch, request(np.zeros((2, DIM), np.float32), 4))
+    assert per_query(r) == [d["id"][[2, 4, 7, 9]].tolist()] * 2

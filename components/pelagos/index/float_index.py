@@ -53,6 +53,8 @@ class FaissFloatIndex:
         self._count = 0
         self._nlist = 0
         self._info: dict[str, Any] = self._base_info(0)
+        #: unfiltered faiss search parameters by search width (immutable, shared by concurrent searches)
+        self._plain_params: dict[int, Any] = {}
 
     @property
     def spec(self) -> IndexSpec:
@@ -185,6 +187,16 @@ class FaissFloatIndex:
         return self._index, self._faiss_params(plan, params, k)
 
     def _faiss_params(self, plan: FilterPlan, params: SearchParams, k: int) -> Any:
+        if plan.everything and self._structure in ("hnsw", "ivf"):
+            width = params.ef_for(k) if self._structure == "hnsw" else params.nprobe_for(self._nlist)
+            found = self._plain_params.get(width)
+            if found is None:
+                found = self._faiss_params_for(plan, params, k)
+                self._plain_params[width] = found
+            return found
+        return self._faiss_params_for(plan, params, k)
+
+    def _faiss_params_for(self, plan: FilterPlan, params: SearchParams, k: int) -> Any:
         sel = plan.selector()
         if self._structure == "hnsw":
             ef = params.ef_for(k)

@@ -17,9 +17,22 @@ import numpy.typing as npt
 from pelagos.errors import InvalidArgumentError
 from pelagos.index.spec import IndexSpec
 
+_F32 = np.dtype(np.float32)
+
 
 def as_vectors(x: npt.NDArray[Any], spec: IndexSpec, what: str) -> npt.NDArray[Any]:
     """`x` as the matrix the index stores: float32 (n, dim) or packed uint8 (n, dim / 8)."""
+    if (  # already in shape (every search passes here twice): only the values need a look
+        type(x) is np.ndarray
+        and x.dtype == _F32
+        and x.ndim == 2
+        and not spec.is_binary
+        and x.shape[1] == spec.dim
+        and x.flags.c_contiguous
+    ):
+        if not np.isfinite(x).all():
+            raise InvalidArgumentError(f"{what} contain NaN or infinite values")
+        return x
     arr = np.asarray(x)
     if arr.ndim == 1:
         arr = arr.reshape(1, -1)

@@ -33,9 +33,12 @@ def padded(nq: int, k: int, metric: MetricType) -> TopK:
 
 def pad_missing(scores: npt.NDArray[np.generic], ids: npt.NDArray[np.generic], metric: MetricType) -> TopK:
     """Normalise a faiss result: float32 scores, int64 ids, pad score where the id is -1."""
-    out_scores = np.asarray(scores, dtype=np.float32).copy()
+    out_scores = np.asarray(scores, dtype=np.float32)
     out_ids = np.asarray(ids, dtype=np.int64)
-    out_scores[out_ids < 0] = metric.pad_score
+    missing = out_ids < 0
+    if missing.any():
+        out_scores = out_scores.copy()
+        out_scores[missing] = metric.pad_score
     return out_scores, out_ids
 
 

@@ -16,13 +16,17 @@ Invariants:
   policy, a 2-thread call on a busy 2-core machine ran 45x slower than a
   1-thread one; passive, it runs as fast or faster.
 - The setting is per calling thread (OpenMP's nthreads-var is a per-thread
-  ICV), so `faiss_threads` never affects a search running in another thread,
-  and is restored on exit.
+  ICV), so `faiss_threads` never affects a search running in another thread.
+  Every faiss call that computes runs inside `faiss_threads(n)`, which sets
+  the calling thread's team size to n only when it differs from what that
+  thread last set (a SWIG call each way cost ~2 us per search): the setting
+  is not restored on exit, the next call sets its own.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -54,12 +58,13 @@ def threads_for_search(nq: int) -> int:
     return _max_threads if nq >= BATCH_QUERIES else 1
 
 
+_this_thread = threading.local()
+
+
 @contextmanager
 def faiss_threads(n: int) -> Iterator[None]:
     """Run the body with faiss limited to n OpenMP threads in this thread."""
-    previous = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(n)
-    try:
-        yield
-    finally:
-        faiss.omp_set_num_threads(previous)
+    if getattr(_this_thread, "n", None) != n:
+        faiss.omp_set_num_threads(n)
+        _this_thread.n = n
+    yield

@@ -30,6 +30,7 @@ import numpy as np
 from pelagos.errors import InvalidArgumentError
 from pelagos.expr import compile_filter
 from pelagos.index.kinds import MetricType
+from pelagos.interfaces.keys import frozen
 from pelagos.interfaces.roles import CoordinatorAPI, ShardSearch, ShardSearchResult
 from pelagos.interfaces.types import CollectionInfo, ReadOptions, SearchRequest, SearchResult
 from pelagos.proxy.iterators import SESSIONS
@@ -145,9 +146,7 @@ def _check_limits(limit: int, offset: int) -> None:
 
 
 def _check_grouping(c: CollectionInfo, request: SearchRequest) -> None:
-    name = request.group_by_field
-    if not name:
-        return
+    name = request.group_by_field or ""
     f = c.schema.field(name)
     if f is None or f.is_dynamic:
         raise InvalidArgumentError(f"groupBy field({name}) not found in schema")
@@ -165,28 +164,61 @@ def _check_grouping(c: CollectionInfo, request: SearchRequest) -> None:
 
 
 def _check_iterator(request: SearchRequest) -> None:
-    if not request.iterator_v2:
-        return
     if len(request.vectors) != 1:
         raise InvalidArgumentError("the search iterator takes exactly one query vector")
     if request.offset:
         raise InvalidArgumentError("the search iterator does not support offset")
 
 
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """What a search shape needs of a collection's schema: its vector field and output columns
+    (the filter compiled once proves it valid)."""
+
+    collection: CollectionInfo
+    field: FieldSchema
+    outputs: OutputPlan
+
+
+#: search shapes remembered (they hold collection views; a changed collection is a new view)
+MAX_SHAPES = 512
+_shapes: dict[tuple[object, ...], _Shape] = {}
+
+
+def _shape(c: CollectionInfo, request: SearchRequest) -> _Shape:
+    key = (
+        id(c),
+        request.anns_field,
+        tuple(request.output_fields),
+        request.filter,
+        frozen(request.filter_params),
+    )
+    found = _shapes.get(key)
+    if found is None or found.collection is not c:
+        field = vector_field(c, request.anns_field)
+        outputs = plan_outputs(c.schema, list(request.output_fields), for_query=False)
+        compile_filter(request.filter or "", c.schema, request.filter_params)
+        found = _Shape(c, field, outputs)
+        if len(_shapes) >= MAX_SHAPES:
+            _shapes.clear()
+        _shapes[key] = found
+    return found
+
+
 def prepare_search(host: SearchHost, request: SearchRequest) -> PreparedSearch:
     c = host.coord.collection(request.db, request.collection)
     partition_ids = host._loaded(c, request.options.partitions)
-    f = vector_field(c, request.anns_field)
+    shape = _shape(c, request)
+    f = shape.field
     _check_vectors(f, request.vectors)
     limit = (request.iterator_batch_size or request.limit) if request.iterator_v2 else request.limit
     _check_limits(limit, request.offset)
     metric = resolve_metric(host.coord, c, f, request.metric_type)
-    _check_grouping(c, request)
-    _check_iterator(request)
-    requested = list(request.output_fields)
-    outputs = plan_outputs(c.schema, requested, for_query=False)
-    compile_filter(request.filter or "", c.schema, request.filter_params)
-    return PreparedSearch(request, c, f, metric, partition_ids, outputs)
+    if request.group_by_field:
+        _check_grouping(c, request)
+    if request.iterator_v2:
+        _check_iterator(request)
+    return PreparedSearch(request, c, f, metric, partition_ids, shape.outputs)
 
 
 # --- execution ----------------------------------------------------------------------------------
@@ -202,7 +234,7 @@ async def execute(host: SearchHost, p: PreparedSearch) -> SearchResult:
     read_ts, guarantee = await host._guarantee(c, request.options)
     base = ShardSearch(
         collection_id=c.collection_id,
-        channel="",
+        channel=c.channels[0],
         partition_ids=p.partition_ids,
         vectors=request.vectors,
         field_name=p.field.name,
@@ -236,7 +268,7 @@ async def execute(host: SearchHost, p: PreparedSearch) -> SearchResult:
 async def _fan_out(host: SearchHost, c: CollectionInfo, base: ShardSearch) -> list[ShardSearchResult]:
     if len(c.channels) == 1:  # no task to schedule: one less turn of the event loop per request
         ch = c.channels[0]
-        return [await host.coord.leader(ch).search(replace(base, channel=ch))]
+        return [await host.coord.leader(ch).search(base if base.channel == ch else replace(base, channel=ch))]
     return list(
         await asyncio.gather(*(host.coord.leader(ch).search(replace(base, channel=ch)) for ch in c.channels))
     )

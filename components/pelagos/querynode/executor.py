@@ -30,7 +30,7 @@ from pelagos.querynode.search_context import SearchContext, prepare
 from pelagos.querynode.segment_search import SegmentHits, SegmentScope, topk_hits
 from pelagos.querynode.segment_view import SegmentView
 from pelagos.querynode.served_channel import ServedChannel
-from pelagos.querynode.shard_merge import Candidates, merge_topk
+from pelagos.querynode.shard_merge import Candidates, merge_topk, one_segment_topk
 
 
 def _and(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
@@ -83,13 +83,18 @@ def _work(segs: list[SegmentView], req: ShardSearch) -> int:
 
 
 def search_inline(ch: ServedChannel, ctx: SearchContext, segs: list[SegmentView]) -> ShardSearchResult:
+    if len(segs) == 1 and not (ctx.is_range or ctx.is_iterator):
+        scope = _scope(ch, segs[0], ctx)
+        found = one_segment_topk(scope, ctx, ch.schema, ch._pk_type())
+        if found is not None:
+            return found
     done = [_scoped_hits(ch, s, ctx) for s in segs]
     cands = Candidates([d[0] for d in done], [d[1] for d in done])
     return merge_topk(ctx, cands, ctx.req.limit, ch.schema, ch._pk_type())
 
 
 async def search_channel(ch: ServedChannel, req: ShardSearch) -> ShardSearchResult:
-    ctx = prepare(req, ch.schema, ch.index_specs)
+    ctx = prepare(req, ch.schema, ch.index_specs, ch.setups)
     segs = ch.segments(req.ignore_growing)
     pk_type = ch._pk_type()
     if not ctx.is_grouping and _work(segs, req) <= INLINE_WORK:

@@ -1,5 +1,11 @@
 """One shard search prepared once: metric, filter plan, validated params, prepared queries.
 
+Everything but the queries depends only on the request's shape (field,
+metric, params, limit, filter) and the channel's schema and declared
+indexes, so it is kept in a SearchSetup per shape (`SetupCache`, which the
+channel empties whenever its view changes); the queries are checked per
+request.
+
 Invariants:
 - Search params are validated before any segment is searched, against the
   index declared on the field (even if no segment has it built yet) or, with
@@ -14,7 +20,9 @@ Invariants:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -27,9 +35,24 @@ from pelagos.index.kinds import IndexType, MetricType
 from pelagos.index.search_params import SearchParams
 from pelagos.index.spec import IndexSpec
 from pelagos.index.user_params import spec_from_params
+from pelagos.interfaces.keys import frozen
 from pelagos.interfaces.roles import ShardSearch
 from pelagos.interfaces.types import IndexInfo
 from pelagos.schema import CollectionSchema, DataType
+
+
+@dataclass(slots=True)
+class SearchSetup:
+    """What a search of one shape needs besides its queries."""
+
+    metric: MetricType
+    plan: FilterPlan
+    #: the validated params of the declared (or exact) index
+    params: SearchParams
+    #: the spec params were validated against (the index declared on the field, or exact search)
+    spec: IndexSpec
+    #: params for built indexes whose spec differs from the declared one (filled on demand)
+    per_spec: dict[IndexSpec, SearchParams] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -80,14 +103,65 @@ def exact_spec(metric: MetricType, dim: int, is_binary: bool) -> IndexSpec:
     return IndexSpec.parse(str(kind), str(metric), None, dim, is_binary)
 
 
-def declared_spec(specs: list[IndexInfo], field_name: str, dim: int, is_binary: bool) -> IndexSpec | None:
+def declared_spec(specs: Sequence[IndexInfo], field_name: str, dim: int, is_binary: bool) -> IndexSpec | None:
     for info in specs:
         if info.field_name == field_name and "metric_type" in info.params:
             return spec_from_params(info.params, dim, is_binary)
     return None
 
 
-def prepare(req: ShardSearch, schema: CollectionSchema, index_specs: list[IndexInfo]) -> SearchContext:
+#: distinct search shapes remembered per channel view
+MAX_SETUPS = 256
+
+
+class SetupCache:
+    """SearchSetups by request shape, for one schema and set of declared indexes."""
+
+    def __init__(self) -> None:
+        self._setups: dict[tuple[Any, ...], SearchSetup] = {}
+
+    def get(
+        self, req: ShardSearch, schema: CollectionSchema, index_specs: Sequence[IndexInfo]
+    ) -> SearchSetup:
+        key = (
+            req.field_name,
+            req.metric_type,
+            req.limit,
+            req.filter,
+            frozen(req.params),
+            frozen(req.filter_params),
+        )
+        found = self._setups.get(key)
+        if found is None:
+            found = setup(req, schema, index_specs)
+            if len(self._setups) >= MAX_SETUPS:
+                self._setups.clear()
+            self._setups[key] = found
+        return found
+
+
+def prepare(
+    req: ShardSearch,
+    schema: CollectionSchema,
+    index_specs: Sequence[IndexInfo],
+    cache: SetupCache | None = None,
+) -> SearchContext:
+    s = cache.get(req, schema, index_specs) if cache is not None else setup(req, schema, index_specs)
+    queries = as_vectors(req.vectors, s.spec, "query vectors")
+    exact_queries = normalize_rows(queries) if s.metric is MetricType.COSINE else queries
+    return SearchContext(
+        req=req,
+        metric=s.metric,
+        plan=s.plan,
+        queries=queries,
+        exact_queries=exact_queries,
+        params=s.params,
+        spec=s.spec,
+        _per_spec=s.per_spec,
+    )
+
+
+def setup(req: ShardSearch, schema: CollectionSchema, index_specs: Sequence[IndexInfo]) -> SearchSetup:
     f = schema.field(req.field_name)
     if f is None or not f.dtype.is_vector or f.dim is None:
         raise InvalidArgumentError(f"field {req.field_name} is not a vector field of the collection")
@@ -103,18 +177,8 @@ def prepare(req: ShardSearch, schema: CollectionSchema, index_specs: list[IndexI
     if spec.metric is not metric:
         spec = exact_spec(metric, f.dim, is_binary)
     params = SearchParams.parse(req.params, spec, req.limit)
-    queries = as_vectors(req.vectors, spec, "query vectors")
-    exact_queries = normalize_rows(queries) if metric is MetricType.COSINE else queries
     plan = compile_filter(req.filter, schema, req.filter_params)
-    return SearchContext(
-        req=req,
-        metric=metric,
-        plan=plan,
-        queries=queries,
-        exact_queries=exact_queries,
-        params=params,
-        spec=spec,
-    )
+    return SearchSetup(metric=metric, plan=plan, params=params, spec=spec)
 
 
 def iterator_key_bound(ctx: SearchContext) -> float | None:

@@ -127,6 +127,14 @@ def _after_bound(
 
 
 def _flat(scores: np.ndarray, ids: Ids, keep: npt.NDArray[np.bool_], bound: Keys) -> SegmentHits:
+    if keep.all():  # the usual case: every slot holds a hit
+        nq, k = keep.shape
+        return SegmentHits(
+            np.repeat(np.arange(nq, dtype=np.int64), k),
+            np.asarray(scores, dtype=np.float32).reshape(-1),
+            np.asarray(ids, dtype=np.int64).reshape(-1),
+            bound,
+        )
     q, c = np.nonzero(keep)
     return SegmentHits(
         q.astype(np.int64), np.asarray(scores[q, c], dtype=np.float32), ids[q, c].astype(np.int64), bound
@@ -145,9 +153,9 @@ def topk_hits(scope: SegmentScope, ctx: SearchContext, k: int) -> SegmentHits:
     if not ctx.is_iterator:
         scores, ids = knn(scope, ctx, k)
         valid = ids >= 0
-        keys = metric.sort_key(scores)
+        last_keys = metric.sort_key(scores[:, -1])
         exhausted = ~valid[:, -1] | (k >= scope.allowed)
-        return _flat(scores, ids, valid, np.where(exhausted, np.inf, keys[:, -1]))
+        return _flat(scores, ids, valid, np.where(exhausted, np.inf, last_keys))
     kk = max(1, min(scope.allowed, k + ctx.req.iterator_skip))
     while True:
         scores, ids = knn(scope, ctx, kk)

@@ -34,7 +34,9 @@ class SegmentView:
     cache: dict[str, Any] = field(default_factory=dict)
     _vectors: dict[str, np.ndarray] = field(default_factory=dict)
     _pks: pa.Array | None = None
+    _pk_numbers: np.ndarray | None = None
     _ts: np.ndarray | None = None
+    _partitions: frozenset[int] | None = None
 
     @property
     def num_rows(self) -> int:
@@ -70,6 +72,13 @@ class SegmentView:
         return self._pks
 
     @property
+    def pk_numbers(self) -> np.ndarray | None:
+        """The int64 primary keys as a zero-copy numpy array (None for string keys)."""
+        if self._pk_numbers is None and pa.types.is_int64(self.pks.type) and not self.pks.null_count:
+            self._pk_numbers = self.pks.to_numpy(zero_copy_only=True)
+        return self._pk_numbers
+
+    @property
     def row_ts(self) -> np.ndarray:
         if self._ts is None:
             self._ts = np.asarray(self.table.column(ROW_TIMESTAMP_COLUMN).to_numpy(), dtype=np.uint64)
@@ -79,5 +88,11 @@ class SegmentView:
         """None when every row is in one of `partition_ids` (or no restriction)."""
         if not partition_ids:
             return None
-        mask = np.isin(self.partition_ids, np.asarray(partition_ids, dtype=np.int64))
-        return None if mask.all() else mask
+        present = self._partitions
+        if present is None:
+            present = self._partitions = frozenset(np.unique(self.partition_ids).tolist())
+        if present.issubset(partition_ids):  # usually: a sealed segment is one partition
+            return None
+        if present.isdisjoint(partition_ids):
+            return np.zeros(self.num_rows, dtype=bool)
+        return np.isin(self.partition_ids, np.asarray(partition_ids, dtype=np.int64))

@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,6 +34,7 @@ from pelagos.interfaces.messages import MessageKind, decode
 from pelagos.interfaces.roles import ChannelView, SegmentInfo
 from pelagos.interfaces.types import IndexInfo
 from pelagos.querynode import metrics
+from pelagos.querynode.search_context import SetupCache
 from pelagos.querynode.segment_view import SegmentView
 from pelagos.schema.arrow import arrow_schema
 from pelagos.segments import DeleteLog, SealedSegmentData, SegmentManifest, alive_mask
@@ -80,11 +81,13 @@ class ServedChannel:
         self._version = 0
         self._growing_cache: tuple[int, SegmentView | None] = (-1, None)
         self._deletes_cache: tuple[int, DeleteLog] = (-1, DeleteLog.empty(self._pk_type()))
-        self._alive_cache: dict[int, tuple[int, np.ndarray]] = {}
+        self._alive_cache: dict[int, tuple[int, np.ndarray | None]] = {}
         self._progress = asyncio.Condition()
         self.ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._sync_lock = asyncio.Lock()
+        #: prepared search shapes for the current view (schema and declared indexes)
+        self.setups = SetupCache()
 
     def _pk_type(self) -> pa.DataType:
         if self._pk_type_cache is None:
@@ -170,6 +173,7 @@ class ServedChannel:
                 return  # an older view than the one applied: its segments may be missing
             self._view = view
             self.collection = view.collection
+            self.setups = SetupCache()
             wanted = {s.segment_id: s for s in view.segments}
             new_ids = [sid for sid in wanted if sid not in self.sealed]
             loaded = await asyncio.gather(*(self._load_segment(wanted[sid], view) for sid in new_ids))
@@ -204,9 +208,9 @@ class ServedChannel:
             self._version += 1
 
     @property
-    def index_specs(self) -> list[IndexInfo]:
-        """The indexes declared on the collection, as of the last applied view."""
-        return list(self._view.index_specs)
+    def index_specs(self) -> Sequence[IndexInfo]:
+        """The indexes declared on the collection, as of the last applied view (do not modify)."""
+        return self._view.index_specs
 
     # --- reading ------------------------------------------------------------------------------
     async def wait_serviceable(self, guarantee_ts: int) -> None:
@@ -256,19 +260,20 @@ class ServedChannel:
 
     def alive(self, seg: SegmentView) -> np.ndarray | None:
         """A bool per row of `seg`, or None when every row is alive."""
-        gd = self._growing_delete_log()
         cached = self._alive_cache.get(seg.segment_id)
         if cached is not None and cached[0] == self._version:
-            return cached[1] if not cached[1].all() else None
+            return cached[1]
+        gd = self._growing_delete_log()
         base = self._base_alive.get(seg.segment_id)
         if base is None:
             base = np.ones(seg.num_rows, dtype=bool)
         mask = base
         if len(gd):
             mask = base & alive_mask(seg.pks, seg.row_ts, gd.pks, gd.ts)
+        result = None if mask.all() else mask
         if seg.segment_id != 0:
-            self._alive_cache[seg.segment_id] = (self._version, mask)
-        return None if mask.all() else mask
+            self._alive_cache[seg.segment_id] = (self._version, result)
+        return result
 
     def segments(self, ignore_growing: bool) -> list[SegmentView]:
         out = list(self.sealed.values())

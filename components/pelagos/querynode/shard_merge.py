@@ -5,7 +5,10 @@ Invariants:
   equal scores are ordered by primary key for the search iterator (so pages
   can resume after (score, pk)), otherwise by segment and row (stable).
 - Primary keys and output columns are gathered segment by segment with one
-  Arrow `take` each, then put back in hit order with one more `take`.
+  Arrow `take` each, then put back in hit order with one more `take`; int64
+  keys are gathered with numpy from each segment's zero-copy key array, and
+  a requested primary-key column is the gathered keys (no second gather).
+  One segment needs no reordering.
 - One vectorised sort per merge; no Python loop over hits or queries.
 """
 
@@ -18,7 +21,7 @@ import pyarrow.compute as pc
 
 from pelagos.interfaces.roles import ShardSearchResult
 from pelagos.querynode.search_context import SearchContext
-from pelagos.querynode.segment_search import SegmentHits, SegmentScope
+from pelagos.querynode.segment_search import SegmentHits, SegmentScope, knn
 from pelagos.schema import CollectionSchema
 from pelagos.schema.arrow import arrow_schema
 
@@ -30,6 +33,11 @@ class Candidates:
 
     def __init__(self, scopes: list[SegmentScope], hits: list[SegmentHits]) -> None:
         self.scopes = scopes
+        if len(hits) == 1:
+            only = hits[0]
+            self.seg_of = np.zeros(len(only.rows), dtype=np.int64)
+            self.qidx, self.scores, self.rows = only.qidx, only.scores, only.rows
+            return
         self.seg_of = np.concatenate(
             [np.full(len(h.rows), i, dtype=np.int64) for i, h in enumerate(hits)] or [np.zeros(0, np.int64)]
         )
@@ -47,6 +55,17 @@ class Candidates:
     def pks(self, which: Ids | None = None) -> pa.Array:
         seg_of = self.seg_of if which is None else self.seg_of[which]
         rows = self.rows if which is None else self.rows[which]
+        numbers = [s.seg.pk_numbers for s in self.scopes]
+        if len(numbers) == 1 and numbers[0] is not None:
+            return pa.array(numbers[0][rows])
+        if numbers and all(n is not None for n in numbers):
+            out = np.empty(len(rows), dtype=np.int64)
+            for i in np.unique(seg_of).tolist():  # a loop over segments, not hits
+                keys = numbers[i]
+                assert keys is not None
+                here = seg_of == i
+                out[here] = keys[rows[here]]
+            return pa.array(out)
         return _gather_arrays([s.seg.pks for s in self.scopes], seg_of, rows)
 
 
@@ -72,6 +91,8 @@ def gather(
     """Columns of the rows (segment seg_of[i], offset rows[i]), in that order."""
     if which is not None:
         seg_of, rows = seg_of[which], rows[which]
+    if len(scopes) == 1:
+        return scopes[0].seg.table.select(columns).take(pa.array(rows))
     n = len(rows)
     order = np.argsort(seg_of, kind="stable")
     bounds = np.searchsorted(seg_of[order], np.arange(len(scopes) + 1))
@@ -107,6 +128,47 @@ def empty_result(ctx: SearchContext, schema: CollectionSchema, pk_type: pa.DataT
     )
 
 
+def one_segment_topk(
+    scope: SegmentScope, ctx: SearchContext, schema: CollectionSchema, pk_type: pa.DataType
+) -> ShardSearchResult | None:
+    """A plain top-k over a shard of one segment: the index's answer is the shard's, taken as it
+    stands (no candidate lists, no merge). None when it cannot be (ties out of row order), and the
+    caller merges."""
+    if scope.allowed == 0:
+        return empty_result(ctx, schema, pk_type)
+    scores, ids = knn(scope, ctx, max(1, min(ctx.req.limit, scope.allowed)))
+    valid = ids >= 0
+    if ids.shape[1] > 1 and bool(np.any((scores[:, 1:] == scores[:, :-1]) & (ids[:, 1:] < ids[:, :-1]))):
+        return None  # equal scores must come in row order, as merge_topk orders them
+    if valid.all():
+        topks = np.full(ctx.nq, ids.shape[1], dtype=np.int64)
+        rows, hit_scores = ids.reshape(-1), scores.reshape(-1)
+    else:
+        topks = valid.sum(axis=1).astype(np.int64)
+        rows, hit_scores = ids[valid], scores[valid]
+    seg = scope.seg
+    numbers = seg.pk_numbers
+    pks = pa.array(numbers[rows]) if numbers is not None else seg.pks.take(pa.array(rows))
+    names = ctx.req.output_fields
+    pk_name = schema.primary_field.name
+    if not names:
+        fields = pa.table({})
+    elif names == [pk_name]:
+        fields = pa.table([pks], names=names)
+    else:
+        fields = output_columns(
+            Candidates([scope], [_as_hits(topks, hit_scores, rows)]), names, None, pk_name, pks
+        )
+    return ShardSearchResult(
+        topks=topks, pks=pks, scores=hit_scores.astype(np.float32, copy=False), fields=fields
+    )
+
+
+def _as_hits(topks: Ids, scores: npt.NDArray[np.float32], rows: Ids) -> SegmentHits:
+    qidx = np.repeat(np.arange(len(topks), dtype=np.int64), topks)
+    return SegmentHits(qidx, scores, rows, np.full(len(topks), np.inf))
+
+
 def merge_topk(
     ctx: SearchContext, cands: Candidates, k: int, schema: CollectionSchema, pk_type: pa.DataType
 ) -> ShardSearchResult:
@@ -114,6 +176,16 @@ def merge_topk(
     if len(cands) == 0:
         return empty_result(ctx, schema, pk_type)
     keys = ctx.metric.sort_key(cands.scores)
+    if not ctx.is_iterator and _in_merged_order(cands, keys):
+        topks = np.bincount(cands.qidx, minlength=nq).astype(np.int64)
+        if int(topks.max()) <= k:  # usually one segment: its hits are already the answer
+            pks = cands.pks()
+            return ShardSearchResult(
+                topks=topks,
+                pks=pks,
+                scores=cands.scores.astype(np.float32, copy=False),
+                fields=output_columns(cands, ctx.req.output_fields, None, schema.primary_field.name, pks),
+            )
     all_pks: pa.Array | None = None
     if ctx.is_iterator:
         all_pks = cands.pks()
@@ -126,11 +198,35 @@ def merge_topk(
     chosen = order[rank < k]
     topks = np.bincount(cands.qidx[chosen], minlength=nq).astype(np.int64)
     pks = all_pks.take(pa.array(chosen)) if all_pks is not None else cands.pks(chosen)
-    fields = (
-        gather(cands.scopes, cands.seg_of, cands.rows, ctx.req.output_fields, chosen)
-        if ctx.req.output_fields
-        else pa.table({})
-    )
     return ShardSearchResult(
-        topks=topks, pks=pks, scores=cands.scores[chosen].astype(np.float32), fields=fields
+        topks=topks,
+        pks=pks,
+        scores=cands.scores[chosen].astype(np.float32),
+        fields=output_columns(cands, ctx.req.output_fields, chosen, schema.primary_field.name, pks),
     )
+
+
+def _in_merged_order(cands: Candidates, keys: npt.NDArray[np.float64]) -> bool:
+    """Are the candidates already in the merged order: by query, then key, then segment and row?"""
+    if len(cands) < 2:
+        return True
+    q, seg, rows = cands.qidx, cands.seg_of, cands.rows
+    dq = q[1:] - q[:-1]
+    dk = keys[1:] - keys[:-1]
+    same = (dq == 0) & (dk == 0)
+    later = (seg[1:] > seg[:-1]) | ((seg[1:] == seg[:-1]) & (rows[1:] > rows[:-1]))
+    return bool(np.all((dq > 0) | ((dq == 0) & (dk > 0)) | (same & later)))
+
+
+def output_columns(
+    cands: Candidates, names: list[str], chosen: Ids | None, pk_name: str, pks: pa.Array
+) -> pa.Table:
+    """The output columns of the chosen candidates; the primary key comes from `pks`."""
+    if not names:
+        return pa.table({})
+    others = [n for n in names if n != pk_name]
+    if len(others) == len(names):
+        return gather(cands.scopes, cands.seg_of, cands.rows, names, chosen)
+    table = gather(cands.scopes, cands.seg_of, cands.rows, others, chosen) if others else None
+    columns = [pks if n == pk_name else table.column(n) for n in names]  # type: ignore[union-attr]
+    return pa.table(columns, names=names)

@@ -240,20 +240,24 @@ def _apply_validity(payload: pa.Array, valid: np.ndarray, field: str) -> pa.Arra
 
 def table_to_fields(table: pa.Table, schema: CollectionSchema | None = None) -> list[schema_pb2.FieldData]:
     """Output columns as FieldData, typed by `schema` where it names the column, else by Arrow type."""
-    out: list[schema_pb2.FieldData] = []
+    holder = schema_pb2.SearchResultData()
+    add_fields(holder.fields_data, table, schema)
+    return list(holder.fields_data)
+
+
+def add_fields(repeated: Any, table: pa.Table, schema: CollectionSchema | None = None) -> None:
+    """Append the output columns to a repeated FieldData (built in place: no copies)."""
     for name, column in zip(table.column_names, table.columns, strict=True):
         if name == ROW_TIMESTAMP_COLUMN:
             continue
         f = schema.field(name) if schema is not None else None
-        out.append(
-            column_to_field(
-                name,
-                column,
-                dtype=f.dtype if f is not None else None,
-                field_id=f.field_id if f is not None else 0,
-            )
+        column_to_field(
+            name,
+            column,
+            dtype=f.dtype if f is not None else None,
+            field_id=f.field_id if f is not None else 0,
+            into=repeated.add(),
         )
-    return out
 
 
 def column_to_field(
@@ -262,12 +266,18 @@ def column_to_field(
     *,
     dtype: DataType | None = None,
     field_id: int = 0,
+    into: schema_pb2.FieldData | None = None,
 ) -> schema_pb2.FieldData:
-    """One Arrow column as FieldData (see the module docstring for the payload layout)."""
+    """One Arrow column as FieldData (see the module docstring for the payload layout), filled into
+    `into` when given."""
     arr = _contiguous(column)
     is_dynamic = name == DYNAMIC_FIELD_NAME
     dtype = DataType.JSON if is_dynamic else (dtype or arrow_dtype(arr.type, name))
-    fd = schema_pb2.FieldData(type=int(dtype), field_name=name, field_id=field_id, is_dynamic=is_dynamic)
+    fd = schema_pb2.FieldData() if into is None else into
+    fd.type = int(dtype)
+    fd.field_name = name
+    fd.field_id = field_id
+    fd.is_dynamic = is_dynamic
     if is_dynamic:
         arr = pc.fill_null(arr.cast(pa.string()), "{}") if arr.null_count else arr
     elif arr.null_count:
@@ -422,4 +432,6 @@ def ids_to_proto(ids: schema_pb2.IDs, keys: pa.Array | pa.ChunkedArray) -> None:
         ids.str_id.data.extend(keys.to_pylist())
     else:
         ids.int_id.SetInParent()
-        ids.int_id.data.extend(keys.cast(pa.int64()).to_numpy(zero_copy_only=False).tolist())
+        if keys.type != pa.int64():
+            keys = keys.cast(pa.int64())
+        ids.int_id.data.extend(keys.to_numpy(zero_copy_only=False).tolist())

@@ -51,6 +51,16 @@ def call_info(metadata: Iterable[Any] | None) -> CallInfo:
     )
 
 
+def database_of(metadata: Iterable[Any] | None) -> str:
+    """The `dbname` header alone (what every call needs; call_info parses the rest)."""
+    for item in metadata or ():
+        key, value = (item.key, item.value) if hasattr(item, "key") else item
+        if key == "dbname" or str(key).lower() == "dbname":
+            text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+            return text.strip() or DEFAULT_DATABASE
+    return DEFAULT_DATABASE
+
+
 def user_of(authorization: str) -> str:
     """The user name in a base64 `user:password` header; empty when there is none."""
     token = authorization.strip()

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from pymilvus.grpc_gen import milvus_pb2
 
-from pelagos.adapters.milvus.field_data import table_to_fields
+from pelagos.adapters.milvus.field_data import add_fields
 from pelagos.adapters.milvus.params import kv_dict, parse_bool, parse_int, read_options, template_values
 from pelagos.adapters.milvus.search_codec import response_output_fields
 from pelagos.errors import UnsupportedError
@@ -62,7 +62,7 @@ def query_result_to_proto(
     schema: CollectionSchema | None = None,
 ) -> milvus_pb2.QueryResults:
     reply = milvus_pb2.QueryResults(collection_name=collection, session_ts=result.session_ts)
-    reply.fields_data.extend(table_to_fields(result.table, schema))
+    add_fields(reply.fields_data, result.table, schema)
     reply.output_fields.extend(response_output_fields(result.table.column_names, requested_output))
     if schema is not None:
         try:

@@ -20,9 +20,10 @@ from typing import Any, TypeVar
 import pyarrow as pa
 
 from pelagos.adapters.milvus import status as st
-from pelagos.adapters.milvus.metadata import CallInfo, call_info
+from pelagos.adapters.milvus.metadata import CallInfo, call_info, database_of
 from pelagos.errors import EngineError, PelagosError
 from pelagos.interfaces.proxy import ProxyAPI
+from pelagos.interfaces.types import DEFAULT_DATABASE
 from pelagos.schema import DYNAMIC_FIELD_NAME, CollectionSchema
 
 log = logging.getLogger("pelagos.adapters.milvus")
@@ -91,7 +92,15 @@ class RPCBase:
             return CallInfo()
 
     def db(self, context: Any, request: Any) -> str:
-        return self.call(context).database(getattr(request, "db_name", "") or "")
+        """The database of a call: the request's db_name, else the `dbname` header, else default."""
+        own = getattr(request, "db_name", "")
+        if own:
+            return str(own)
+        try:
+            metadata = context.invocation_metadata()
+        except Exception:  # a context without metadata (tests, odd transports)
+            return DEFAULT_DATABASE
+        return database_of(metadata)
 
     async def schema_for_output(self, db: str, collection: str, table: pa.Table) -> CollectionSchema | None:
         """The collection schema when an output column's Milvus type is ambiguous.

@@ -58,7 +58,7 @@ class ReadRPCs(RPCBase):
         self, db: str, collection: str, result: SearchResult, requested: list[str]
     ) -> milvus_pb2.SearchResults:
         schema = await self.schema_for_output(db, collection, result.fields)
-        data = search_result_to_proto(result, requested_output=requested, schema=schema)
-        return milvus_pb2.SearchResults(
-            status=st.ok(), results=data, collection_name=collection, session_ts=result.session_ts
-        )
+        reply = milvus_pb2.SearchResults(collection_name=collection, session_ts=result.session_ts)
+        reply.status.CopyFrom(st.ok())
+        search_result_to_proto(result, requested_output=requested, schema=schema, into=reply.results)
+        return reply

@@ -27,15 +27,17 @@ Pure: protobuf only, no gRPC.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 from pymilvus.grpc_gen import common_pb2, milvus_pb2, schema_pb2
 
-from pelagos.adapters.milvus.field_data import ids_to_proto, table_to_fields
+from pelagos.adapters.milvus.field_data import add_fields, ids_to_proto, table_to_fields
 from pelagos.adapters.milvus.packed import append_fixed
 from pelagos.adapters.milvus.params import (
     kv_dict,
@@ -93,14 +95,19 @@ def vectors_from_placeholder_group(raw: bytes) -> np.ndarray:
     if len(group.placeholders) != 1:
         raise InvalidArgumentError(f"expected one placeholder, got {len(group.placeholders)}")
     ph = group.placeholders[0]
-    values = list(ph.values)
-    if not values:
-        raise InvalidArgumentError("the search request has no query vectors")
-    widths = {len(v) for v in values}
-    if len(widths) != 1:
-        raise InvalidArgumentError(f"query vectors have different sizes ({sorted(widths)} bytes)")
-    width = widths.pop()
-    joined = b"".join(values)
+    values = ph.values
+    if len(values) == 1:
+        joined = values[0]
+        width = len(joined)
+    else:
+        values = list(values)
+        if not values:
+            raise InvalidArgumentError("the search request has no query vectors")
+        widths = {len(v) for v in values}
+        if len(widths) != 1:
+            raise InvalidArgumentError(f"query vectors have different sizes ({sorted(widths)} bytes)")
+        width = widths.pop()
+        joined = b"".join(values)
     if ph.type == _FLOAT_VECTOR:
         if width == 0 or width % 4:
             raise InvalidArgumentError(
@@ -126,6 +133,64 @@ def _placeholder_name(number: int) -> str:
 # --- requests ------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class _SearchParams:
+    """What a request's `search_params` say, parsed once per distinct list of pairs."""
+
+    limit: int
+    anns_field: str | None
+    metric: str | None
+    params: dict[str, Any]  # copied into each request: handlers may not share it
+    offset: int
+    round_decimal: int
+    ignore_growing: bool
+    group_by: str | None
+    group_size: int
+    strict_group_size: bool
+    iterator_v2: bool
+    iterator_token: str
+    iterator_last_bound: float | None
+    iterator_batch_size: int
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_search_params(pairs: tuple[tuple[str, str], ...]) -> _SearchParams:
+    kv = dict(pairs)
+    for key in kv.keys() & _UNSUPPORTED_KEYS:
+        raise UnsupportedError(f"search parameter {key} is not supported by Pelagos")
+    params = parse_json_object(kv.get("params", ""), "search params")
+    hoisted = {k: params.pop(k) for k in _TOP_LEVEL_IN_PARAMS if k in params}
+    if "topk" not in kv:
+        raise InvalidArgumentError("search_params has no topk; set a limit")
+    metric = kv.get("metric_type") or _str_or_none(hoisted.get("metric_type"))
+    offset_text = kv.get("offset", str(hoisted.get("offset", 0)))
+    ignore_growing = parse_bool(
+        kv.get("ignore_growing", str(hoisted.get("ignore_growing", False))), "ignore_growing"
+    )
+    iterator_v2 = parse_bool(kv.get("search_iter_v2", "False"), "search_iter_v2")
+    last_bound = kv.get("search_iter_last_bound", "")
+    return _SearchParams(
+        limit=parse_int(kv["topk"], "topk"),
+        anns_field=kv.get("anns_field") or None,
+        metric=metric or None,
+        params=params,
+        offset=parse_int(offset_text, "offset"),
+        round_decimal=parse_int(kv.get("round_decimal", "-1"), "round_decimal"),
+        ignore_growing=ignore_growing,
+        group_by=kv.get("group_by_field") or None,
+        group_size=parse_int(kv.get("group_size", "1"), "group_size"),
+        strict_group_size=parse_bool(kv.get("strict_group_size", "False"), "strict_group_size"),
+        iterator_v2=iterator_v2,
+        iterator_token=kv.get("search_iter_id", "") if iterator_v2 else "",
+        iterator_last_bound=(
+            parse_float(last_bound, "search_iter_last_bound") if iterator_v2 and last_bound.strip() else None
+        ),
+        iterator_batch_size=(
+            parse_int(kv.get("search_iter_batch_size", "0"), "search_iter_batch_size") if iterator_v2 else 0
+        ),
+    )
+
+
 def search_request_from_proto(
     req: milvus_pb2.SearchRequest,
     db: str,
@@ -143,54 +208,36 @@ def search_request_from_proto(
         raise UnsupportedError("search aggregation is not supported by Pelagos")
     if len(req.function_chains):
         raise UnsupportedError("function chains are not supported by Pelagos")
-    kv = kv_dict(req.search_params)
-    for key in kv.keys() & _UNSUPPORTED_KEYS:
-        raise UnsupportedError(f"search parameter {key} is not supported by Pelagos")
-    params = parse_json_object(kv.get("params", ""), "search params")
-    hoisted = {k: params.pop(k) for k in _TOP_LEVEL_IN_PARAMS if k in params}
-    if "topk" not in kv:
-        raise InvalidArgumentError("search_params has no topk; set a limit")
-    metric = kv.get("metric_type") or _str_or_none(hoisted.get("metric_type"))
-    offset_text = kv.get("offset", str(hoisted.get("offset", 0)))
-    ignore_growing = parse_bool(
-        kv.get("ignore_growing", str(hoisted.get("ignore_growing", False))), "ignore_growing"
-    )
+    sp = _parse_search_params(tuple((kv.key, kv.value) for kv in req.search_params))
     if options is None:
         options = read_options(
             partition_names=req.partition_names,
             use_default_consistency=req.use_default_consistency,
             consistency_level=req.consistency_level,
             guarantee_timestamp=req.guarantee_timestamp,
-            ignore_growing=ignore_growing,
+            ignore_growing=sp.ignore_growing,
         )
-    group_by = kv.get("group_by_field") or None
-    iterator_v2 = parse_bool(kv.get("search_iter_v2", "False"), "search_iter_v2")
-    last_bound = kv.get("search_iter_last_bound", "")
     return SearchRequest(
         db=db,
         collection=collection or req.collection_name,
         vectors=vectors_from_placeholder_group(req.placeholder_group),
-        limit=parse_int(kv["topk"], "topk"),
-        anns_field=kv.get("anns_field") or None,
-        metric_type=metric or None,
-        params=params,
+        limit=sp.limit,
+        anns_field=sp.anns_field,
+        metric_type=sp.metric,
+        params=dict(sp.params),
         filter=req.dsl,
-        filter_params=template_values(req.expr_template_values),
+        filter_params=template_values(req.expr_template_values) if len(req.expr_template_values) else {},
         output_fields=list(req.output_fields if output_fields is None else output_fields),
-        offset=parse_int(offset_text, "offset"),
-        round_decimal=parse_int(kv.get("round_decimal", "-1"), "round_decimal"),
-        group_by_field=group_by,
-        group_size=parse_int(kv.get("group_size", "1"), "group_size"),
-        strict_group_size=parse_bool(kv.get("strict_group_size", "False"), "strict_group_size"),
+        offset=sp.offset,
+        round_decimal=sp.round_decimal,
+        group_by_field=sp.group_by,
+        group_size=sp.group_size,
+        strict_group_size=sp.strict_group_size,
         options=options,
-        iterator_v2=iterator_v2,
-        iterator_token=kv.get("search_iter_id", "") if iterator_v2 else "",
-        iterator_last_bound=(
-            parse_float(last_bound, "search_iter_last_bound") if iterator_v2 and last_bound.strip() else None
-        ),
-        iterator_batch_size=(
-            parse_int(kv.get("search_iter_batch_size", "0"), "search_iter_batch_size") if iterator_v2 else 0
-        ),
+        iterator_v2=sp.iterator_v2,
+        iterator_token=sp.iterator_token,
+        iterator_last_bound=sp.iterator_last_bound,
+        iterator_batch_size=sp.iterator_batch_size,
     )
 
 
@@ -299,8 +346,13 @@ def response_output_fields(columns: Iterable[str], requested: Sequence[str]) -> 
 
 
 def search_result_to_proto(
-    result: SearchResult, *, requested_output: Sequence[str] = (), schema: CollectionSchema | None = None
+    result: SearchResult,
+    *,
+    requested_output: Sequence[str] = (),
+    schema: CollectionSchema | None = None,
+    into: schema_pb2.SearchResultData | None = None,
 ) -> schema_pb2.SearchResultData:
+    """The SearchResultData of a result, filled into `into` when given (a reply's own field)."""
     n_hits = len(result.ids)
     topks = np.asarray(result.topks, dtype=np.int64)
     if int(topks.sum()) != n_hits or len(result.scores) != n_hits:
@@ -309,15 +361,14 @@ def search_result_to_proto(
         )
     if result.fields.num_columns and result.fields.num_rows != n_hits:
         raise ValueError(f"search result has {result.fields.num_rows} output rows for {n_hits} hits")
-    data = schema_pb2.SearchResultData(
-        num_queries=result.num_queries,
-        top_k=result.top_k,
-        primary_field_name=result.primary_field,
-    )
+    data = schema_pb2.SearchResultData() if into is None else into
+    data.num_queries = result.num_queries
+    data.top_k = result.top_k
+    data.primary_field_name = result.primary_field
     data.topks.extend(topks.tolist())
     ids_to_proto(data.ids, result.ids)
     append_fixed(data, _SCORES_FIELD, np.asarray(result.scores, dtype=np.float32), np.float32)
-    data.fields_data.extend(table_to_fields(result.fields, schema))
+    add_fields(data.fields_data, result.fields, schema)
     data.output_fields.extend(
         response_output_fields(result.fields.column_names, result.output_fields or requested_output)
     )
