@@ -15,6 +15,7 @@ Invariants:
   allowed rows by the index's flat storage (IndexHNSWFlat keeps the raw
   vectors there) with the same selector.
 - Faiss calls run with threads.threads_for_search(nq) OpenMP threads.
+- A loaded index asks for huge pages over its vectors and graph (hugepages.py).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from pelagos.index import container
 from pelagos.index.exact import normalize_rows
 from pelagos.index.faiss_api import faiss
 from pelagos.index.filtering import FilterPlan, plan_filter, prefer_exact, widened
+from pelagos.index.hugepages import advise_index
 from pelagos.index.inputs import as_vectors, check_k
 from pelagos.index.kinds import IndexType, MetricType
 from pelagos.index.results import RangeResult, TopK, in_range, pad_missing, padded
@@ -239,6 +241,7 @@ class FaissFloatIndex:
         index._nlist = int(header["nlist"])
         if index._structure != "empty":
             index._index = faiss.deserialize_index(np.frombuffer(sections["faiss"], dtype=np.uint8))
+            advise_index(index._index)
         return index
 
     # --- helpers ---------------------------------------------------------------
