@@ -153,6 +153,7 @@ class ServingNode:
             cfg.server.port,
             server_info={"build_tags": pelagos_version(), "deploy_mode": "STANDALONE"},
             transport=cfg.server.transport,
+            busy_poll_us=cfg.server.busy_poll_us,
         )
 
     async def start(self) -> None:

@@ -59,6 +59,12 @@ class ServerConfig(_Section):
         "pelagos",
         description="gRPC server of the Milvus port: pelagos (lean HTTP/2, default) or grpcio (grpc.aio)",
     )
+    busy_poll_us: int = Field(
+        500,
+        ge=0,
+        le=100_000,
+        description="after each answer, poll instead of sleeping this long (0: off; transport pelagos only)",
+    )
 
 
 class RetentionConfig(_Section):

@@ -33,6 +33,7 @@ from typing import Any, cast
 
 from pelagos.adapters.grpc_h2 import frames as fr
 from pelagos.adapters.grpc_h2 import status as gs
+from pelagos.adapters.grpc_h2.busy_poll import BusyPoll
 from pelagos.adapters.grpc_h2.context import AbortError, CallContext
 from pelagos.adapters.grpc_h2.headers import HeaderDecoder
 
@@ -63,8 +64,9 @@ class Method:
 class ServerState:
     """What every connection of one server shares."""
 
-    def __init__(self, max_message_bytes: int) -> None:
+    def __init__(self, max_message_bytes: int, busy_poll_s: float = 0.0) -> None:
         self.methods: dict[str, Method] = {}
+        self.busy_poll = BusyPoll(busy_poll_s)
         #: asked for a path that is not registered (grpc generic handlers)
         self.fallback: Callable[[str], Method | None] | None = None
         self.max_message_bytes = max_message_bytes
@@ -497,6 +499,7 @@ class Connection(asyncio.Protocol):
         self._out.append(fr.frame(fr.HEADERS, fr.END_HEADERS, st.id, _OK_HEADERS))
         self._send_body(st)
         self._flush()
+        self._state.busy_poll.answered(self._loop)
 
     def _respond_status(self, st: _Stream, code: int, message: str) -> None:
         """A trailers-only answer (no message)."""

@@ -15,6 +15,8 @@ Invariants:
 - handlers are coroutine functions `(request, context)`; a plain function is
   run in a worker thread so it cannot block the event loop;
 - the port is bound exclusively (no SO_REUSEPORT); port 0 binds a free port;
+- after each answer the loop polls instead of sleeping for `busy_poll_s`
+  (busy_poll.py; 0 disables);
 - `stop(grace)`: no new connection or call is taken (GOAWAY), calls already
   received run for up to `grace` seconds, then they are cancelled and every
   connection closed.
@@ -65,8 +67,8 @@ def _method(handler: Any) -> Method | None:
 
 
 class GrpcServer:
-    def __init__(self, *, max_message_bytes: int = 512 << 20) -> None:
-        self._state = ServerState(max_message_bytes)
+    def __init__(self, *, max_message_bytes: int = 512 << 20, busy_poll_s: float = 0.0) -> None:
+        self._state = ServerState(max_message_bytes, busy_poll_s)
         self._state.fallback = self._from_generic
         self._generic: list[Any] = []
         self._listener: asyncio.Server | None = None

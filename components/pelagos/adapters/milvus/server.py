@@ -45,10 +45,12 @@ class MilvusServer:
         max_message_mb: int = 512,
         server_info: Mapping[str, str],
         transport: Transport = "pelagos",
+        busy_poll_us: int = 0,
     ) -> None:
         if transport not in TRANSPORTS:
             raise ValueError(f"unknown transport {transport!r}; choose one of {', '.join(TRANSPORTS)}")
         self._transport = transport
+        self._busy_poll_s = busy_poll_us / 1e6
         self._servicer = MilvusServicer(proxy, server_info)
         self._host = host
         self._requested_port = port
@@ -80,7 +82,7 @@ class MilvusServer:
         )
 
     async def _start_pelagos(self) -> None:
-        server = GrpcServer(max_message_bytes=self._max_bytes)
+        server = GrpcServer(max_message_bytes=self._max_bytes, busy_poll_s=self._busy_poll_s)
         milvus_pb2_grpc.add_MilvusServiceServicer_to_server(self._servicer, server)
         target = f"{self._host}:{self._requested_port}"
         try:
