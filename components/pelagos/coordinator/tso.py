@@ -144,19 +144,30 @@ class TimestampOracle:
             )
         if not self._started:
             await self.start()
+        if not self._lock.locked():  # nothing to persist usually: no await, so nothing interleaves
+            self._check_usable()
+            physical, logical = self._next(count)
+            if physical < self._upper:
+                self._last_physical, self._last_logical = physical, logical + count - 1
+                return compose_ts(physical, logical)
         async with self._lock:
             self._check_usable()
-            now = self._clock()
-            if now > self._last_physical:
-                physical, logical = now, 0
-            else:  # same millisecond, or the clock went back: keep counting
-                physical, logical = self._last_physical, self._last_logical + 1
-            if logical + count > LOGICAL_LIMIT:
-                physical, logical = physical + 1, 0
+            physical, logical = self._next(count)
             if physical >= self._upper:
                 await self._persist(physical + self._window)
             self._last_physical, self._last_logical = physical, logical + count - 1
             return compose_ts(physical, logical)
+
+    def _next(self, count: int) -> tuple[int, int]:
+        """(physical, logical) of the next `count` timestamps, before any bound is checked."""
+        now = self._clock()
+        if now > self._last_physical:
+            physical, logical = now, 0
+        else:  # same millisecond, or the clock went back: keep counting
+            physical, logical = self._last_physical, self._last_logical + 1
+        if logical + count > LOGICAL_LIMIT:
+            physical, logical = physical + 1, 0
+        return physical, logical
 
     async def close(self) -> None:
         """Stop renewing. The persisted bound stays: a successor starts above it."""

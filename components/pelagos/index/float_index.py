@@ -38,7 +38,7 @@ from pelagos.index.kinds import IndexType, MetricType
 from pelagos.index.results import RangeResult, TopK, in_range, pad_missing, padded
 from pelagos.index.search_params import SearchParams, check_range
 from pelagos.index.spec import IndexSpec
-from pelagos.index.threads import faiss_threads, threads_for_build, threads_for_search
+from pelagos.index.threads import faiss_threads, threads_for_build, threads_for_search, use_faiss_threads
 
 KIND = "faiss_float"
 #: What the built faiss index is, which may be simpler than the spec asks when rows are few.
@@ -146,8 +146,11 @@ class FaissFloatIndex:
             return padded(len(q), k, metric)
         params = params or SearchParams()
         index, fparams = self._target(plan, params, k)
-        with faiss_threads(threads_for_search(len(q))):
-            scores, ids = index.search(q, k, params=fparams)
+        n = len(q)
+        scores = np.empty((n, k), dtype=np.float32)
+        ids = np.empty((n, k), dtype=np.int64)
+        use_faiss_threads(threads_for_search(n))
+        index.search_c(n, faiss.swig_ptr(q), k, faiss.swig_ptr(scores), faiss.swig_ptr(ids), fparams)
         return pad_missing(scores, ids, metric)
 
     def range_search(

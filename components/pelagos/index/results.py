@@ -33,8 +33,8 @@ def padded(nq: int, k: int, metric: MetricType) -> TopK:
 
 def pad_missing(scores: npt.NDArray[np.generic], ids: npt.NDArray[np.generic], metric: MetricType) -> TopK:
     """Normalise a faiss result: float32 scores, int64 ids, pad score where the id is -1."""
-    out_scores = np.asarray(scores, dtype=np.float32)
-    out_ids = np.asarray(ids, dtype=np.int64)
+    out_scores: Scores = scores if scores.dtype == np.float32 else scores.astype(np.float32)  # type: ignore[assignment]
+    out_ids: Ids = ids if ids.dtype == np.int64 else ids.astype(np.int64)  # type: ignore[assignment]
     missing = out_ids < 0
     if missing.any():
         out_scores = out_scores.copy()

@@ -61,10 +61,15 @@ def threads_for_search(nq: int) -> int:
 _this_thread = threading.local()
 
 
-@contextmanager
-def faiss_threads(n: int) -> Iterator[None]:
-    """Run the body with faiss limited to n OpenMP threads in this thread."""
+def use_faiss_threads(n: int) -> None:
+    """Limit the faiss calls this thread makes next to n OpenMP threads."""
     if getattr(_this_thread, "n", None) != n:
         faiss.omp_set_num_threads(n)
         _this_thread.n = n
+
+
+@contextmanager
+def faiss_threads(n: int) -> Iterator[None]:
+    """Run the body with faiss limited to n OpenMP threads in this thread."""
+    use_faiss_threads(n)
     yield

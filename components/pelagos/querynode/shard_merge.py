@@ -138,8 +138,10 @@ def one_segment_topk(
         return empty_result(ctx, schema, pk_type)
     scores, ids = knn(scope, ctx, max(1, min(ctx.req.limit, scope.allowed)))
     valid = ids >= 0
-    if ids.shape[1] > 1 and bool(np.any((scores[:, 1:] == scores[:, :-1]) & (ids[:, 1:] < ids[:, :-1]))):
-        return None  # equal scores must come in row order, as merge_topk orders them
+    if ids.shape[1] > 1:
+        tied = scores[:, 1:] == scores[:, :-1]
+        if tied.any() and (tied & (ids[:, 1:] < ids[:, :-1])).any():
+            return None  # equal scores must come in row order, as merge_topk orders them
     if valid.all():
         topks = np.full(ctx.nq, ids.shape[1], dtype=np.int64)
         rows, hit_scores = ids.reshape(-1), scores.reshape(-1)

@@ -245,19 +245,41 @@ def table_to_fields(table: pa.Table, schema: CollectionSchema | None = None) -> 
     return list(holder.fields_data)
 
 
-def add_fields(repeated: Any, table: pa.Table, schema: CollectionSchema | None = None) -> None:
-    """Append the output columns to a repeated FieldData (built in place: no copies)."""
+def add_fields(
+    repeated: Any,
+    table: pa.Table,
+    schema: CollectionSchema | None = None,
+    *,
+    keys: tuple[str, pa.Array, list[int]] | None = None,
+) -> None:
+    """Append the output columns to a repeated FieldData (built in place: no copies).
+
+    `keys` (name, int64 key array, its values as a list) lets a column equal to the keys a reply
+    already encoded reuse that list.
+    """
     for name, column in zip(table.column_names, table.columns, strict=True):
         if name == ROW_TIMESTAMP_COLUMN:
             continue
         f = schema.field(name) if schema is not None else None
+        fd = repeated.add()
+        if keys is not None and name == keys[0] and _same_keys(column, keys[1]):
+            fd.type = int(DataType.INT64)
+            fd.field_name = name
+            fd.field_id = f.field_id if f is not None else 0
+            fd.scalars.long_data.data.extend(keys[2])
+            continue
         column_to_field(
             name,
             column,
             dtype=f.dtype if f is not None else None,
             field_id=f.field_id if f is not None else 0,
-            into=repeated.add(),
+            into=fd,
         )
+
+
+def _same_keys(column: pa.Array | pa.ChunkedArray, keys: pa.Array) -> bool:
+    arr = _contiguous(column)
+    return bool(arr.type == pa.int64() and not arr.null_count and arr.equals(keys))
 
 
 def column_to_field(
@@ -424,14 +446,17 @@ def _bulk_values(values: pa.Array) -> list[Any]:
     return list(values.to_numpy(zero_copy_only=False).tolist())
 
 
-def ids_to_proto(ids: schema_pb2.IDs, keys: pa.Array | pa.ChunkedArray) -> None:
-    """Primary keys (int64 or string Arrow array) into an IDs message (int_id or str_id)."""
+def ids_to_proto(ids: schema_pb2.IDs, keys: pa.Array | pa.ChunkedArray) -> list[int] | None:
+    """Primary keys (int64 or string Arrow array) into an IDs message (int_id or str_id); the int
+    keys as the list written (None for strings)."""
     keys = _contiguous(keys)
     if pa.types.is_string(keys.type) or pa.types.is_large_string(keys.type):
         ids.str_id.SetInParent()
         ids.str_id.data.extend(keys.to_pylist())
-    else:
-        ids.int_id.SetInParent()
-        if keys.type != pa.int64():
-            keys = keys.cast(pa.int64())
-        ids.int_id.data.extend(keys.to_numpy(zero_copy_only=False).tolist())
+        return None
+    ids.int_id.SetInParent()
+    if keys.type != pa.int64():
+        keys = keys.cast(pa.int64())
+    values: list[int] = keys.to_numpy(zero_copy_only=False).tolist()
+    ids.int_id.data.extend(values)
+    return values

@@ -345,6 +345,10 @@ def response_output_fields(columns: Iterable[str], requested: Sequence[str]) -> 
     return names + dynamic_keys
 
 
+def _contiguous_keys(keys: pa.Array | pa.ChunkedArray) -> pa.Array:
+    return keys.combine_chunks() if isinstance(keys, pa.ChunkedArray) else keys
+
+
 def search_result_to_proto(
     result: SearchResult,
     *,
@@ -354,10 +358,10 @@ def search_result_to_proto(
 ) -> schema_pb2.SearchResultData:
     """The SearchResultData of a result, filled into `into` when given (a reply's own field)."""
     n_hits = len(result.ids)
-    topks = np.asarray(result.topks, dtype=np.int64)
-    if int(topks.sum()) != n_hits or len(result.scores) != n_hits:
+    topks = np.asarray(result.topks, dtype=np.int64).tolist()
+    if sum(topks) != n_hits or len(result.scores) != n_hits:
         raise ValueError(
-            f"inconsistent search result: {n_hits} ids, {len(result.scores)} scores, topks sum {int(topks.sum())}"
+            f"inconsistent search result: {n_hits} ids, {len(result.scores)} scores, topks sum {sum(topks)}"
         )
     if result.fields.num_columns and result.fields.num_rows != n_hits:
         raise ValueError(f"search result has {result.fields.num_rows} output rows for {n_hits} hits")
@@ -365,10 +369,15 @@ def search_result_to_proto(
     data.num_queries = result.num_queries
     data.top_k = result.top_k
     data.primary_field_name = result.primary_field
-    data.topks.extend(topks.tolist())
-    ids_to_proto(data.ids, result.ids)
+    data.topks.extend(topks)
+    int_keys = ids_to_proto(data.ids, result.ids)
     append_fixed(data, _SCORES_FIELD, np.asarray(result.scores, dtype=np.float32), np.float32)
-    add_fields(data.fields_data, result.fields, schema)
+    add_fields(
+        data.fields_data,
+        result.fields,
+        schema,
+        keys=None if int_keys is None else (result.primary_field, _contiguous_keys(result.ids), int_keys),
+    )
     data.output_fields.extend(
         response_output_fields(result.fields.column_names, result.output_fields or requested_output)
     )
