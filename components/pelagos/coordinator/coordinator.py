@@ -96,6 +96,8 @@ class Coordinator:
         #: channel -> index into self.querynodes of its leader
         self._leaders: dict[str, int] = {}
         self.index = IndexCoordinator(self.catalog, allocate_ids, self.sync_collection)
+        #: notified after every flush commit (waiters of wait_flushed)
+        self._flushes = asyncio.Condition()
 
     # --- lifecycle ------------------------------------------------------------------
     async def start(self) -> None:
@@ -475,6 +477,8 @@ class Coordinator:
             metrics.SEGMENTS_COMMITTED.inc(len(commit.segments))
             if commit.collection_id in self._loads:
                 await self._sync_locked(c, commit.channel)
+        async with self._flushes:
+            self._flushes.notify_all()
         if commit.segments:
             await self.index.schedule(c, commit.segments)
 
@@ -497,6 +501,16 @@ class Coordinator:
 
     async def checkpoints(self, c: CollectionInfo) -> list[int]:
         return [(await self.catalog.checkpoint(ch)).ts for ch in c.channels]
+
+    async def wait_flushed(self, c: CollectionInfo, flush_ts: int, timeout: float) -> bool:
+        """Wait until every channel's checkpoint reached `flush_ts` (True) or `timeout` passed."""
+        try:
+            async with asyncio.timeout(timeout), self._flushes:
+                while not all(ts >= flush_ts for ts in await self.checkpoints(c)):
+                    await self._flushes.wait()
+        except TimeoutError:
+            return False
+        return True
 
     # --- indexes ------------------------------------------------------------------------------
     async def create_index(

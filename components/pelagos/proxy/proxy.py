@@ -54,6 +54,8 @@ from pelagos.schema import CollectionSchema, DataType
 log = logging.getLogger("pelagos.proxy")
 
 DEFAULT_BOUNDED_STALENESS_MS = 5000
+#: how long Flush waits for the flush to be done before answering (then clients poll)
+FLUSH_WAIT_S = 5.0
 TS_LOGICAL_BITS = 18
 
 
@@ -373,6 +375,9 @@ class Proxy:
                     for ch in c.channels
                 )
             )
+            # a flush is usually done in well under a second: answering once it is saves the
+            # client a poll and a sleep (pymilvus sleeps 0.5 s after a "not yet")
+            await self.coord.wait_flushed(c, flush_ts, FLUSH_WAIT_S)
             segs = await self.coord.segments(c.collection_id)
             out.append(
                 FlushInfo(
