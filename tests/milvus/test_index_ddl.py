@@ -3,13 +3,12 @@ list, drop, alter; build progress; unknown and out-of-range parameters refused w
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 from pymilvus import DataType, MilvusClient, MilvusException
 
 from tests.fixtures.standalone import unique
+from tests.milvus.helpers import wait_finished
 
 DIM = 16
 
@@ -39,17 +38,6 @@ def make(client: MilvusClient, rows: int = 600) -> str:
     )
     client.flush(name)
     return name
-
-
-def wait_finished(client: MilvusClient, name: str, index_name: str) -> dict[str, object]:
-    deadline = time.monotonic() + 30
-    while True:
-        d = client.describe_index(name, index_name)
-        if d["state"] == "Finished":
-            return d
-        assert d["state"] in ("InProgress", "Unissued"), d
-        assert time.monotonic() < deadline, d
-        time.sleep(0.05)
 
 
 def test_flat_and_json_params_several_named_indexes(client: MilvusClient) -> None:

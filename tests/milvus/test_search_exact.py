@@ -13,6 +13,7 @@ import pytest
 from pymilvus import DataType, MilvusClient
 
 from tests.fixtures.standalone import StandaloneProcess, unique
+from tests.milvus.helpers import wait_finished
 
 DIM = 24
 METRICS = {"l2": "L2", "ip": "IP", "cos": "COSINE"}
@@ -81,7 +82,7 @@ def test_exact_global_top_k_with_deletes_and_upserts(client: MilvusClient, index
     if index != "none":
         client.flush(name)  # the upserts and deletes reach sealed segments too
         for f in METRICS:
-            assert client.describe_index(name, f)["state"] == "Finished"
+            wait_finished(client, name, f)
     for f, metric in METRICS.items():
         res = client.search(
             name, data=q.tolist(), anns_field=f, limit=10, offset=4, search_params={"metric_type": metric}
@@ -240,10 +241,7 @@ def test_results_stay_exact_while_writing_sealing_and_building_indexes(standalon
             t.join(timeout=30)
     assert not writer.errors and not flush_errors, (writer.errors, flush_errors)
     main.flush(name)
-    deadline = time.monotonic() + 30
-    while main.describe_index(name, "v")["state"] != "Finished":
-        assert time.monotonic() < deadline, "index builds never caught up"
-        time.sleep(0.1)
+    wait_finished(main, name, "v")
     q = rng.standard_normal((5, DIM)).astype(np.float32)
     after = main.search(name, data=q.tolist(), anns_field="v", limit=10, filter=f"id < {OtherWriter.BASE}")
     assert hit_ids(after) == expected_ids(q, model, "L2", 10)
