@@ -38,7 +38,8 @@ import numpy.typing as npt
 
 from pelagos.errors import InvalidArgumentError
 from pelagos.index.faiss_api import faiss
-from pelagos.index.kinds import MetricType
+from pelagos.index.kinds import IndexType, MetricType
+from pelagos.index.spec import IndexSpec
 
 #: Always score this many allowed rows exactly rather than walk a graph.
 EXACT_MIN_ROWS = 2048
@@ -121,3 +122,12 @@ def prefer_exact(plan: FilterPlan, ef: int, hnsw_m: int, metric: MetricType) -> 
     if metric is MetricType.IP and plan.fraction <= IP_GRAPH_MIN_FRACTION:
         return True
     return plan.allowed_count <= GRAPH_STEP_COST * ef * 2 * hnsw_m
+
+
+def hnsw_scans_exactly(spec: IndexSpec, count: int, allowed: int, ef: int) -> bool:
+    """Would an HNSW index of `spec` over `count` rows answer a search restricted to `allowed` rows
+    (with search width `ef`) by scoring those rows exactly? False for every other index type."""
+    if spec.index_type is not IndexType.HNSW or spec.hnsw_m is None or allowed >= count or count == 0:
+        return False
+    plan = FilterPlan(count, allowed)
+    return prefer_exact(plan, widened(ef, plan.fraction, max(ef, count)), spec.hnsw_m, spec.metric)

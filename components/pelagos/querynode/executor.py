@@ -46,7 +46,7 @@ def _row_mask(ch: ServedChannel, seg: SegmentView, plan: Any, partition_ids: lis
     """None: every row qualifies; else a bool per row."""
     mask = _and(ch.alive(seg), seg.partition_mask(partition_ids))
     if not plan.is_always_true:
-        mask = _and(mask, np.asarray(plan.evaluate(seg.table), dtype=bool))
+        mask = _and(mask, ch.filters.rows(seg, plan).mask)
     return mask
 
 
@@ -61,9 +61,19 @@ def _may_match(seg: SegmentView, ctx: SearchContext) -> bool:
 def _scope(ch: ServedChannel, seg: SegmentView, ctx: SearchContext) -> SegmentScope:
     if not _may_match(seg, ctx):
         return SegmentScope(seg=seg, mask=np.zeros(seg.num_rows, dtype=bool), allowed=0)
-    mask = _row_mask(ch, seg, ctx.plan, ctx.req.partition_ids)
-    allowed = seg.num_rows if mask is None else int(np.count_nonzero(mask))
-    return SegmentScope(seg=seg, mask=mask, allowed=allowed)
+    base = _and(ch.alive(seg), seg.partition_mask(ctx.req.partition_ids))
+    if ctx.plan.is_always_true:
+        allowed = seg.num_rows if base is None else int(np.count_nonzero(base))
+        return SegmentScope(seg=seg, mask=base, allowed=allowed)
+    filtered = ch.filters.rows(seg, ctx.plan)
+    if base is None and ch.filters.enabled:  # the filter alone decides: its cached rows serve as they are
+        return SegmentScope(
+            seg=seg, mask=filtered.mask, allowed=filtered.count, filtered=filtered, cache=ch.filters
+        )
+    if base is None:
+        return SegmentScope(seg=seg, mask=filtered.mask, allowed=filtered.count)
+    mask = base & filtered.mask
+    return SegmentScope(seg=seg, mask=mask, allowed=int(np.count_nonzero(mask)))
 
 
 def _scoped_hits(ch: ServedChannel, seg: SegmentView, ctx: SearchContext) -> tuple[SegmentScope, SegmentHits]:

@@ -5,7 +5,8 @@ The plan picks the cheapest way per segment:
   (`FilterPlan.may_match`);
 - `pk in [...]` / `pk == x` looks the keys up in the segment's primary-key
   index (built once per sealed segment) instead of scanning;
-- otherwise the filter is evaluated over whole columns into a bitset.
+- otherwise the filter is evaluated over whole columns into a bitset, kept
+  in the query node's filter cache for the next read of the same filter.
 `count(*)` with no filter is the row count minus deleted rows, from the
 cached liveness bitsets: no scan.
 """
@@ -67,8 +68,10 @@ def matching_rows(
     if parts is not None:
         mask = parts if mask is None else mask & parts
     if not plan.is_always_true:
-        hits = np.asarray(plan.evaluate(seg.table), dtype=bool)
-        mask = hits if mask is None else mask & hits
+        filtered = ch.filters.rows(seg, plan)
+        if mask is None:
+            return filtered.rows  # the filter alone decides: its rows are cached with it
+        mask = mask & filtered.mask
     return None if mask is None else np.flatnonzero(mask)
 
 

@@ -11,9 +11,10 @@ from pelagos.errors import CollectionNotLoadedError
 from pelagos.interfaces.roles import ChannelView, ShardQuery, ShardSearch, ShardSearchResult
 from pelagos.querynode import metrics
 from pelagos.querynode.executor import search_channel
+from pelagos.querynode.filter_cache import FilterCache
 from pelagos.querynode.index_loader import IndexLoader
 from pelagos.querynode.query import query_channel
-from pelagos.querynode.served_channel import ServedChannel
+from pelagos.querynode.served_channel import DEFAULT_FILTER_CACHE_BYTES, ServedChannel
 from pelagos.storage.log.protocol import LogBroker
 from pelagos.storage.objects.protocol import ObjectStore
 
@@ -30,9 +31,11 @@ class QueryNode:
         *,
         broker: LogBroker,
         objects: ObjectStore,
+        filter_cache_bytes: int = DEFAULT_FILTER_CACHE_BYTES,
     ) -> None:
         self._broker = broker
         self._objects = objects
+        self._filters = FilterCache(filter_cache_bytes)
         self._indexes = IndexLoader(objects)
         self._attach_indexes = self._indexes.attach
         self._channels: dict[str, ServedChannel] = {}
@@ -42,7 +45,11 @@ class QueryNode:
             await self._channels[view.channel].sync(view)
             return
         ch = ServedChannel(
-            view, broker=self._broker, objects=self._objects, attach_indexes=self._attach_indexes
+            view,
+            broker=self._broker,
+            objects=self._objects,
+            attach_indexes=self._attach_indexes,
+            filters=self._filters,
         )
         self._channels[view.channel] = ch
         await ch.start()

@@ -34,8 +34,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pelagos.index.exact import exact_knn, exact_range
+from pelagos.index.filtering import hnsw_scans_exactly
 from pelagos.index.kinds import MetricType
 from pelagos.index.results import RangeResult, TopK
+from pelagos.querynode.filter_cache import FilterCache, FilterRows
 from pelagos.querynode.refine import REFINE_FACTOR, needs_refine, refine_range, refine_topk
 from pelagos.querynode.search_context import SearchContext, iterator_key_bound
 from pelagos.querynode.segment_view import SegmentView
@@ -66,6 +68,9 @@ class SegmentScope:
     #: None: every row
     mask: npt.NDArray[np.bool_] | None
     allowed: int
+    #: when the mask is exactly a filter's cached rows: that entry, and the cache that keeps it
+    filtered: FilterRows | None = None
+    cache: FilterCache | None = None
 
 
 def _vectors(seg: SegmentView, ctx: SearchContext) -> np.ndarray:
@@ -78,6 +83,10 @@ def knn(scope: SegmentScope, ctx: SearchContext, k: int) -> TopK:
     index = seg.indexes.get(ctx.req.field_name)
     if index is not None:
         params = ctx.params_for(index.spec)
+        if scope.filtered is not None and hnsw_scans_exactly(
+            index.spec, index.count, scope.allowed, params.ef_for(k)
+        ):  # the index would score the allowed rows one by one: score them gathered instead
+            return _gathered_knn(scope, ctx, k)
         if not needs_refine(index.spec.index_type):
             return index.search(ctx.queries, k, params, allowed=mask)
         wide = index.search(ctx.queries, min(REFINE_FACTOR * k, max(k, index.count)), params, allowed=mask)
@@ -87,6 +96,15 @@ def knn(scope: SegmentScope, ctx: SearchContext, k: int) -> TopK:
         rows = np.flatnonzero(mask).astype(np.int64)
         return exact_knn(ctx.exact_queries, data[rows], k, ctx.metric, row_ids=rows)
     return exact_knn(ctx.exact_queries, data, k, ctx.metric, mask=mask)
+
+
+def _gathered_knn(scope: SegmentScope, ctx: SearchContext, k: int) -> TopK:
+    """Exact top-k over the filter's rows, gathered once and kept by the filter cache."""
+    filtered, cache = scope.filtered, scope.cache
+    assert filtered is not None and cache is not None
+    name = ctx.req.field_name + ("#unit" if ctx.metric is MetricType.COSINE else "")
+    data = cache.gathered(scope.seg, ctx.plan, filtered, name, lambda: _vectors(scope.seg, ctx))
+    return exact_knn(ctx.exact_queries, data, k, ctx.metric, row_ids=filtered.rows)
 
 
 def range_hits(scope: SegmentScope, ctx: SearchContext) -> RangeResult:

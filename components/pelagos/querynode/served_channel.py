@@ -34,6 +34,7 @@ from pelagos.interfaces.messages import MessageKind, decode
 from pelagos.interfaces.roles import ChannelView, SegmentInfo
 from pelagos.interfaces.types import IndexInfo
 from pelagos.querynode import metrics
+from pelagos.querynode.filter_cache import FilterCache
 from pelagos.querynode.search_context import SetupCache
 from pelagos.querynode.segment_view import SegmentView
 from pelagos.schema.arrow import arrow_schema
@@ -44,6 +45,7 @@ from pelagos.storage.objects.protocol import ObjectStore
 log = logging.getLogger("pelagos.querynode")
 
 CONSISTENCY_TIMEOUT_S = 30.0
+DEFAULT_FILTER_CACHE_BYTES = 256 << 20
 
 
 @dataclass(slots=True)
@@ -61,6 +63,7 @@ class ServedChannel:
         broker: LogBroker,
         objects: ObjectStore,
         attach_indexes: Callable[[SegmentView, ChannelView], Awaitable[None]] | None = None,
+        filters: FilterCache | None = None,
     ) -> None:
         self.channel = view.channel
         self.collection = view.collection
@@ -88,6 +91,8 @@ class ServedChannel:
         self._sync_lock = asyncio.Lock()
         #: prepared search shapes for the current view (schema and declared indexes)
         self.setups = SetupCache()
+        #: filter results per segment (shared by the query node's channels)
+        self.filters = filters if filters is not None else FilterCache(DEFAULT_FILTER_CACHE_BYTES)
 
     def _pk_type(self) -> pa.DataType:
         if self._pk_type_cache is None:

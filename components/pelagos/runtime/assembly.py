@@ -43,6 +43,8 @@ class NodeSettings:
     channel_limits: ChannelLimits | None = None
     #: how stale a Bounded read may be
     bounded_staleness_ms: int = 5000
+    #: memory of the query node's filter cache
+    filter_cache_mb: int = 256
 
 
 class Node:
@@ -84,7 +86,9 @@ class Node:
                 seal_idle_seconds=self.settings.seal_idle_seconds,
             ),
         )
-        self.querynode = QueryNode(broker=broker, objects=objects)
+        self.querynode = QueryNode(
+            broker=broker, objects=objects, filter_cache_bytes=self.settings.filter_cache_mb << 20
+        )
         self.indexnode = IndexNode(objects=objects)
         self.writer = ChannelWriter(
             broker, self.tso.allocate, tick_interval=self.settings.time_tick_interval_ms / 1000
@@ -143,6 +147,7 @@ class ServingNode:
                 segment_max_rows=cfg.dataset.segment_max_rows,
                 channel_limits=cfg.log.retention.as_limits(),
                 bounded_staleness_ms=cfg.query.graceful_time_ms,
+                filter_cache_mb=cfg.query.filter_cache_mb,
             ),
         )
         if cfg.query.search_threads:

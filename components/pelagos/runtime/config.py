@@ -167,6 +167,9 @@ class QueryConfig(_Section):
         description="largest limit (topk) of a search (reserved: the limit is 16384)",
     )
     search_threads: int = Field(0, ge=0, le=1024, description="threads of vector search; 0: one per CPU")
+    filter_cache_mb: int = Field(
+        256, ge=0, description="memory for filter results kept per segment (masks, gathered vectors); 0: off"
+    )
 
 
 class LoggingConfig(_Section):
