@@ -324,3 +324,28 @@ async def test_one_segment_reorders_ties_the_index_left_out_of_row_order() -> No
     seg.indexes["v"] = cast(Any, _TiesOutOfOrder(IndexSpec.parse("FLAT", "L2", None, DIM, False), 20))
     r = await search_channel(ch, request(np.zeros((2, DIM), np.float32), 4))
     assert per_query(r) == [d["id"][[2, 4, 7, 9]].tolist()] * 2
+
+
+async def test_a_segment_serves_its_vectors_from_an_index_that_keeps_them() -> None:
+    ch, d = filled(1, 500, seed=21)
+    seg = ch.sealed[1]
+    index = create_index(IndexSpec.parse("FLAT", "L2", None, DIM, False))
+    index.build(seg.vectors("v"))
+    seg.indexes["v"] = index
+    raw = index.raw_vectors()  # type: ignore[attr-defined]
+    assert not seg.serve_vectors_from("v", raw[:10])  # not this segment's rows
+    assert not seg.serve_vectors_from("b", raw)  # not a float vector field
+    assert seg.serve_vectors_from("v", raw)
+    assert seg.vectors("v") is raw
+    assert np.array_equal(
+        np.asarray(seg.table.column("v").combine_chunks().flatten()).reshape(-1, DIM), d["v"]
+    )
+    q = d["v"][[3, 7]] + 0.01
+    r = await search_channel(ch, request(q, 5, output_fields=["v"], filter="n < 5"))
+    got = np.asarray(r.fields.column("v").combine_chunks().flatten()).reshape(-1, DIM)
+    row_of = {pk: i for i, pk in enumerate(d["id"].tolist())}
+    assert np.array_equal(got, d["v"][[row_of[pk] for pk in r.pks.to_pylist()]])
+    allowed = d["n"] < 5
+    truth = true_scores(q, d["v"], "L2")
+    truth[:, ~allowed] = np.inf
+    assert per_query(r) == d["id"][np.argsort(truth, axis=1, kind="stable")[:, :5]].tolist()

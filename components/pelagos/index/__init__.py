@@ -13,7 +13,7 @@ Pure logic over numpy and faiss, no servers. Callers use:
 
 from pelagos.index.binary_index import FaissBinaryIndex
 from pelagos.index.brute_force import BruteForceIndex
-from pelagos.index.factory import create_index, exact_index, load_index
+from pelagos.index.factory import create_index, exact_index, load_index, load_index_file, save_index
 from pelagos.index.float_index import FaissFloatIndex
 from pelagos.index.kinds import IndexType, MetricType
 from pelagos.index.protocol import VectorIndex
@@ -36,6 +36,8 @@ __all__ = [
     "create_index",
     "exact_index",
     "load_index",
+    "load_index_file",
     "reduce_topk",
+    "save_index",
     "set_max_threads",
 ]

@@ -21,7 +21,7 @@ Invariants:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -73,9 +73,11 @@ class FaissBinaryIndex:
 
     # --- build -----------------------------------------------------------------
 
-    def build(self, vectors: npt.NDArray[Any]) -> None:
-        codes = np.array(as_vectors(vectors, self._spec, "vectors"))
+    def build(self, vectors: npt.NDArray[Any], release: Callable[[int, int], None] | None = None) -> None:
+        codes = np.array(as_vectors(vectors, self._spec, "vectors"))  # a copy: the input can go
         n = len(codes)
+        if release is not None:
+            release(0, n)
         self._info = self._base_info(n)
         self._count = n
         self._codes = codes

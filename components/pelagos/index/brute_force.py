@@ -17,7 +17,7 @@ Invariants:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -65,9 +65,11 @@ class BruteForceIndex:
         view.flags.writeable = False
         return view
 
-    def build(self, vectors: npt.NDArray[Any]) -> None:
-        rows = np.array(self._prepare(vectors, "vectors"))
+    def build(self, vectors: npt.NDArray[Any], release: Callable[[int, int], None] | None = None) -> None:
+        rows = np.array(self._prepare(vectors, "vectors"))  # a copy: the input can go
         self._snapshot = (rows, len(rows))
+        if release is not None:
+            release(0, len(rows))
 
     def add(self, vectors: npt.NDArray[Any]) -> None:
         """Append rows; their offsets continue from the current count."""

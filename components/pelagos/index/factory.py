@@ -4,10 +4,14 @@ Invariants:
 - `create_index(spec)` returns an unbuilt index of the class that implements
   the spec's type; `load_index(spec, data)` returns the index `serialize`
   wrote, and refuses data written for a different spec or class.
+- `save_index` / `load_index_file` do the same through a file, streaming the
+  large faiss part (no second copy of the index in memory).
 - `exact_index(metric, dim)` is the brute-force index growing segments use.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from pelagos.errors import IndexParamError
 from pelagos.index import container
@@ -28,6 +32,24 @@ def create_index(spec: IndexSpec) -> VectorIndex:
 
 def exact_index(metric: MetricType | str, dim: int) -> BruteForceIndex:
     return BruteForceIndex(metric, dim)
+
+
+def save_index(index: VectorIndex, path: str | Path) -> int:
+    """Write `index.serialize()` to `path` (streamed where the index can); the file's size."""
+    if isinstance(index, FaissFloatIndex):
+        return index.save(path)
+    data = index.serialize()
+    Path(path).write_bytes(data)
+    return len(data)
+
+
+def load_index_file(spec: IndexSpec, path: str | Path) -> VectorIndex:
+    """The index `save_index` (or `serialize`) wrote to `path`, streamed where it can be."""
+    with open(path, "rb") as f:
+        header, _ = container.read_file_header(f)
+    if header.get("kind") == FLOAT_KIND:
+        return FaissFloatIndex.load_file(spec, path)
+    return load_index(spec, Path(path).read_bytes())
 
 
 def load_index(spec: IndexSpec, data: bytes) -> VectorIndex:

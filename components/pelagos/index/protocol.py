@@ -22,7 +22,7 @@ Invariants every implementation keeps:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -48,7 +48,10 @@ class VectorIndex(Protocol):
         """Effective build parameters and notes (e.g. clamped nlist), JSON-able."""
         ...
 
-    def build(self, vectors: npt.NDArray[Any]) -> None: ...
+    def build(self, vectors: npt.NDArray[Any], release: Callable[[int, int], None] | None = None) -> None:
+        """Index the rows; `release(lo, hi)` (when given) is called once rows lo..hi are no longer
+        read from `vectors`."""
+        ...
 
     def search(
         self,

@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from pelagos.index.exact import normalize_rows
 from pelagos.index.protocol import VectorIndex
-from pelagos.schema import ROW_TIMESTAMP_COLUMN, CollectionSchema
+from pelagos.schema import ROW_TIMESTAMP_COLUMN, CollectionSchema, DataType
 from pelagos.schema.arrow import vectors_of
 
 
@@ -63,6 +63,23 @@ class SegmentView:
             m = normalize_rows(self.vectors(name))
             self._vectors[key] = m
         return m
+
+    def serve_vectors_from(self, name: str, vectors: np.ndarray) -> bool:
+        """Replace the vector column `name` by `vectors` (an index's own copy of the same rows, e.g.
+        VectorIndex.raw_vectors), so the segment holds its vectors once; False if they do not fit."""
+        f = self.schema.field(name)
+        if f is None or f.dtype != DataType.FLOAT_VECTOR or f.dim is None:
+            return False
+        if vectors.shape != (self.num_rows, f.dim) or vectors.dtype != np.float32:
+            return False
+        i = self.table.schema.get_field_index(name)
+        if i < 0 or self.table.column(i).null_count:
+            return False
+        column = pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), f.dim)
+        self.table = self.table.set_column(i, self.table.schema.field(i).with_type(column.type), column)
+        self._vectors[name] = vectors
+        self._vectors.pop(f"{name}#unit", None)
+        return True
 
     @property
     def pks(self) -> pa.Array:
