@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.ipc as ipc
@@ -13,12 +15,14 @@ from pelagos.schema.types import DataType
 from pelagos.segments.columns import (
     COLUMN_FORMAT,
     FORMAT_METADATA_KEY,
+    MappedColumns,
     default_compression,
     is_vector_type,
     read_columns,
     read_columns_file,
     write_column,
     write_columns,
+    write_columns_file,
 )
 from tests.segments.data import DIM, all_types_schema, make_rows
 
@@ -124,3 +128,33 @@ def test_foreign_and_newer_files_are_refused() -> None:
     newer = t.replace_schema_metadata({FORMAT_METADATA_KEY: str(COLUMN_FORMAT + 1).encode()})
     with pytest.raises(SegmentFormatError, match="newer than this Pelagos"):
         read_columns(_raw_ipc(newer))
+
+
+def _rss_bytes() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads resident memory from /proc")
+def test_mapped_columns_hand_pages_back_and_still_read_right(tmp_path: Path) -> None:
+    dim, n = 128, 100_000  # 51 MB of vectors
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((n, dim)).astype(np.float32)
+    path = tmp_path / "vectors.arrow"
+    column = pa.FixedSizeListArray.from_arrays(pa.array(x.reshape(-1)), dim)
+    write_columns_file(pa.table({"v": column}), path)
+    checksum = float(x.sum(dtype=np.float64))
+    del x, column
+    with MappedColumns(path, ["v"]) as mapped:
+        v = np.asarray(mapped.table.column("v").chunk(0).flatten()).reshape(n, dim)
+        before = _rss_bytes()
+        total = float(v.sum(dtype=np.float64))  # touches every page
+        touched = _rss_bytes()
+        mapped.release(v, 0, n)
+        released = _rss_bytes()
+        assert total == checksum
+        assert touched - before > 40e6 and touched - released > 40e6
+        assert float(v.sum(dtype=np.float64)) == checksum  # faulted back in from the page cache
+        del v

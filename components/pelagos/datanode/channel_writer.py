@@ -10,7 +10,10 @@ Invariants:
 - the checkpoint is the position of the last message whose effects are all
   persisted, so a restart replays exactly what was not persisted: no row is
   lost and none is written twice;
-- files are uploaded before the commit that names them;
+- files are uploaded before the commit that names them; a segment's column
+  files are written to scratch files and uploaded from there, and the
+  buffered rows are dropped before the commit, so the query node loading the
+  new segment does not find them still held;
 - a channel flushes on a FLUSH message, when its buffer reaches the size
   limit, or when buffered data has waited for `seal_idle_seconds`.
 """
@@ -20,9 +23,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -33,6 +38,7 @@ from pelagos.interfaces.roles import ChannelCheckpoint, DeltaInfo, FlushCommit, 
 from pelagos.interfaces.types import CollectionInfo
 from pelagos.schema import ROW_TIMESTAMP_COLUMN
 from pelagos.segments import DeleteLog, SealedSegmentData
+from pelagos.segments.builder import SegmentBuilder
 from pelagos.segments.layout import delta_key
 from pelagos.storage.log.protocol import LogBroker, LogSubscription
 from pelagos.storage.objects.protocol import ObjectStore
@@ -54,7 +60,7 @@ class DataNodeSettings:
 
 @dataclass
 class _Buffer:
-    partitions: dict[int, list[pa.Table]] = field(default_factory=dict)
+    partitions: dict[int, SegmentBuilder] = field(default_factory=dict)
     deletes: list[DeleteLog] = field(default_factory=list)
     nbytes: int = 0
     rows: int = 0
@@ -135,7 +141,12 @@ class ChannelWriter:
                 if msg.kind in (MessageKind.INSERT, MessageKind.UPSERT) and msg.rows is not None:
                     if msg.kind == MessageKind.UPSERT:
                         self._add_deletes(msg.rows, msg.ts)
-                    self._buffer.partitions.setdefault(msg.partition_id, []).append(msg.rows)
+                    builder = self._buffer.partitions.get(msg.partition_id)
+                    if builder is None:
+                        builder = self._buffer.partitions[msg.partition_id] = SegmentBuilder(
+                            self._settings.segment_max_bytes, self._settings.segment_max_rows
+                        )
+                    builder.append(msg.rows)
                     self._buffer.nbytes += msg.rows.nbytes
                     self._buffer.rows += msg.rows.num_rows
                     if self._buffer.first_at is None:
@@ -179,21 +190,25 @@ class ChannelWriter:
         segments: list[SegmentInfo] = []
         deltas: list[DeltaInfo] = []
         uploads: list[Awaitable[None]] = []
-        for partition_id, tables in buffer.partitions.items():
-            table = pa.concat_tables(tables, promote_options="none") if len(tables) > 1 else tables[0]
+        scratch = tempfile.TemporaryDirectory(prefix="pelagos-segment-")
+        for partition_id, builder in buffer.partitions.items():
+            table = builder.table()
             segment_id = await self._allocate_ids(1)
-            manifest, blobs = await asyncio.to_thread(
-                SealedSegmentData.from_table,
+            directory = Path(scratch.name) / str(segment_id)
+            directory.mkdir()
+            manifest, paths = await asyncio.to_thread(
+                SealedSegmentData.write_files,
                 table,
                 schema,
+                directory,
                 collection_id=c.collection_id,
                 partition_id=partition_id,
                 segment_id=segment_id,
                 channel=self.channel,
                 schema_version=c.schema_version,
             )
-            for key, data in blobs.items():
-                uploads.append(self._objects.put(key, data))
+            for key, path in paths.items():
+                uploads.append(self._objects.put_file(key, path))
             uploads.append(self._objects.put(manifest.key, manifest.encode()))
             ts_col = table.column(ROW_TIMESTAMP_COLUMN)
             segments.append(
@@ -207,9 +222,10 @@ class ChannelWriter:
                     start_position=self._checkpoint.position + 1,
                     end_position=self._position,
                     max_ts=int(pa.compute.max(ts_col).as_py() or 0),
-                    size_bytes=sum(len(b) for b in blobs.values()),
+                    size_bytes=sum(f.size for f in manifest.files),
                 )
             )
+            del table
         if buffer.deletes:
             dl = DeleteLog.concat(buffer.deletes)
             log_id = await self._allocate_ids(1)
@@ -226,7 +242,11 @@ class ChannelWriter:
                     max_ts=int(dl.ts.max()) if len(dl) else self._ts,
                 )
             )
-        await asyncio.gather(*uploads)
+        try:
+            await asyncio.gather(*uploads)
+        finally:
+            scratch.cleanup()
+        del buffer  # the rows are in the object store: free them before the query side loads them
         checkpoint = ChannelCheckpoint(channel=self.channel, position=self._position, ts=self._ts)
         await self._commit(
             FlushCommit(

@@ -45,10 +45,12 @@ Invariants:
 
 from __future__ import annotations
 
+import mmap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
@@ -81,16 +83,29 @@ def write_columns(table: pa.Table, *, compression: Compression | Literal["auto"]
     `compression="auto"` picks `default_compression`: keep vector columns in
     files of their own so they stay uncompressed.
     """
+    sink = pa.BufferOutputStream()
+    _write(table, sink, compression)
+    return bytes(sink.getvalue().to_pybytes())
+
+
+def write_columns_file(
+    table: pa.Table, path: str | Path, *, compression: Compression | Literal["auto"] | None = "auto"
+) -> int:
+    """`write_columns` straight into a file (no copy of the bytes in memory); the file's size."""
+    with pa.OSFile(str(path), "wb") as sink:
+        _write(table, sink, compression)
+        return int(sink.tell())
+
+
+def _write(table: pa.Table, sink: pa.NativeFile, compression: Compression | Literal["auto"] | None) -> None:
     codec = default_compression(table.schema) if compression == "auto" else compression
     metadata = dict(table.schema.metadata or {})
     metadata[FORMAT_METADATA_KEY] = str(COLUMN_FORMAT).encode()
-    combined = table.combine_chunks().replace_schema_metadata(metadata)
-    sink = pa.BufferOutputStream()
+    combined = table.combine_chunks().replace_schema_metadata(metadata)  # no copy for one chunk
     options = ipc.IpcWriteOptions(compression=codec)
     with ipc.new_file(sink, combined.schema, options=options) as writer:
         # one batch per file: a vector column reads back as one contiguous matrix
         writer.write_table(combined, max_chunksize=max(combined.num_rows, 1))
-    return bytes(sink.getvalue().to_pybytes())
 
 
 def write_column(name: str, column: pa.Array | pa.ChunkedArray, *, nullable: bool = True) -> bytes:
@@ -110,9 +125,12 @@ def _open(source: pa.Buffer | pa.NativeFile, columns: Sequence[str] | None) -> p
             missing = [c for c in columns if schema.get_field_index(c) < 0]
             if missing:
                 raise SegmentFormatError(f"column file has no column {missing!r}; it holds {schema.names!r}")
-            wanted = [schema.get_field_index(c) for c in columns]
-            reader = ipc.open_file(source, options=ipc.IpcReadOptions(included_fields=wanted))
-            table = reader.read_all().select(list(columns))
+            if set(columns) == set(schema.names):  # the usual one-column file: no projection,
+                table = reader.read_all().select(list(columns))  # which would copy every buffer
+            else:
+                wanted = [schema.get_field_index(c) for c in columns]
+                reader = ipc.open_file(source, options=ipc.IpcReadOptions(included_fields=wanted))
+                table = reader.read_all().select(list(columns))
     except (pa.ArrowInvalid, pa.ArrowIOError, OSError) as e:
         raise SegmentFormatError(f"not a readable Pelagos column file (truncated or corrupt?): {e}") from e
     metadata = {k: v for k, v in (table.schema.metadata or {}).items() if k != FORMAT_METADATA_KEY}
@@ -150,3 +168,50 @@ def read_columns(
 def read_columns_file(path: str | Path, columns: Sequence[str] | None = None) -> pa.Table:
     """Like `read_columns`, memory-mapping a local file (e.g. a segment cache)."""
     return _open(pa.memory_map(str(path), "r"), columns)
+
+
+class MappedColumns:
+    """A column file memory-mapped read-only, its columns zero-copy views of the mapping.
+
+    `release(view, lo, hi)` hands the pages of rows lo..hi of a matrix view
+    back to the kernel (MADV_DONTNEED): reading them again faults them in from
+    the page cache, so a consumer that walks a big column once (an index
+    build) keeps only what it is reading resident. Close (or leave the `with`)
+    before deleting the file.
+    """
+
+    def __init__(self, path: str | Path, columns: Sequence[str] | None = None) -> None:
+        self._file = open(path, "rb")  # noqa: SIM115 (closed by close())
+        try:
+            self._map = mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ)
+        except BaseException:
+            self._file.close()
+            raise
+        self._base = np.frombuffer(self._map, dtype=np.uint8).ctypes.data
+        self.table = _open(pa.py_buffer(self._map), columns)
+
+    def release(self, view: np.ndarray, lo: int, hi: int) -> None:
+        if hi <= lo or not hasattr(self._map, "madvise"):
+            return
+        row = view.strides[0]
+        start = view.ctypes.data - self._base + lo * row
+        end = view.ctypes.data - self._base + hi * row
+        page = mmap.PAGESIZE
+        start = (start + page - 1) // page * page
+        end = end // page * page
+        if 0 <= start < end <= len(self._map):
+            self._map.madvise(mmap.MADV_DONTNEED, start, end - start)
+
+    def close(self) -> None:
+        self.table = pa.table({})
+        try:
+            self._map.close()
+        except BufferError:  # views are still alive somewhere: the mapping goes with them
+            pass
+        self._file.close()
+
+    def __enter__(self) -> MappedColumns:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -28,6 +28,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -35,7 +36,7 @@ import pyarrow as pa
 from pelagos.errors import InvalidArgumentError, SchemaMismatchError, SegmentFormatError
 from pelagos.schema.arrow import arrow_schema
 from pelagos.schema.types import ROW_TIMESTAMP_COLUMN, CollectionSchema, DataType
-from pelagos.segments.columns import default_compression, read_columns, write_columns
+from pelagos.segments.columns import default_compression, read_columns, write_columns, write_columns_file
 from pelagos.segments.deltas import DeleteLog, alive_mask
 from pelagos.segments.layout import column_key
 from pelagos.segments.manifest import ColumnFile, FieldEntry, SegmentManifest
@@ -87,41 +88,41 @@ class SealedSegmentData:
         created_at: int | None = None,
     ) -> tuple[SegmentManifest, dict[str, bytes]]:
         """The manifest and the column files (key -> bytes) of a segment holding `table`."""
-        rows = _check_rows(table, schema)
-        ids = {f.name: f.field_id for f in schema.fields}
-        dtypes: dict[str, DataType] = {f.name: f.dtype for f in schema.fields}
-        entries: list[FieldEntry] = []
-        files: list[ColumnFile] = []
         blobs: dict[str, bytes] = {}
-        for f in rows.schema:
-            one = rows.select([f.name])
-            fid = ids.get(f.name, 0)
-            key = column_key(collection_id, partition_id, segment_id, fid or f.name)
-            data = write_columns(one)
-            blobs[key] = data
-            files.append(ColumnFile(key, len(data), (f.name,), default_compression(one.schema)))
-            entries.append(
-                FieldEntry(f.name, fid, column_stats(rows.column(f.name), dtypes.get(f.name), f.name))
-            )
-        by_name = {e.name: e.stats for e in entries}
-        ts, pk = by_name[ROW_TIMESTAMP_COLUMN], by_name[schema.primary_field.name]
-        manifest = SegmentManifest(
-            collection_id=collection_id,
-            partition_id=partition_id,
-            segment_id=segment_id,
-            channel=channel,
-            row_count=rows.num_rows,
-            min_ts=int(ts.min or 0),
-            max_ts=int(ts.max or 0),
-            pk_field=schema.primary_field.name,
-            pk_min=_pk_bound(pk.min),
-            pk_max=_pk_bound(pk.max),
-            fields=tuple(entries),
-            files=tuple(files),
-            schema_version=schema_version,
-            created_at=int(time.time() * 1000) if created_at is None else created_at,
-        )
+
+        def keep(key: str, one: pa.Table) -> int:
+            blobs[key] = write_columns(one)
+            return len(blobs[key])
+
+        manifest = _written(table, schema, keep, collection_id, partition_id, segment_id, channel,
+                            schema_version, created_at)  # fmt: skip
         return manifest, blobs
+
+    @staticmethod
+    def write_files(
+        table: pa.Table,
+        schema: CollectionSchema,
+        directory: Path,
+        *,
+        collection_id: int,
+        partition_id: int,
+        segment_id: int,
+        channel: str,
+        schema_version: int = 0,
+        created_at: int | None = None,
+    ) -> tuple[SegmentManifest, dict[str, Path]]:
+        """Like `from_table`, writing each column file into `directory` (key -> path): the bytes of
+        a big segment are never all in memory at once."""
+        paths: dict[str, Path] = {}
+
+        def write(key: str, one: pa.Table) -> int:
+            path = directory / f"{len(paths)}.arrow"
+            paths[key] = path
+            return write_columns_file(one, path)
+
+        manifest = _written(table, schema, write, collection_id, partition_id, segment_id, channel,
+                            schema_version, created_at)  # fmt: skip
+        return manifest, paths
 
     # --- reading --------------------------------------------------------------
 
@@ -217,3 +218,48 @@ def _pk_bound(v: object) -> int | str | None:
     if isinstance(v, int) and not isinstance(v, bool):
         return v
     raise SchemaMismatchError(f"primary key bound {v!r} is neither int nor string")
+
+
+def _written(
+    table: pa.Table,
+    schema: CollectionSchema,
+    write: Callable[[str, pa.Table], int],
+    collection_id: int,
+    partition_id: int,
+    segment_id: int,
+    channel: str,
+    schema_version: int,
+    created_at: int | None,
+) -> SegmentManifest:
+    """Write every column with `write(key, one-column table) -> size`; the segment's manifest."""
+    rows = _check_rows(table, schema)
+    ids = {f.name: f.field_id for f in schema.fields}
+    dtypes: dict[str, DataType] = {f.name: f.dtype for f in schema.fields}
+    entries: list[FieldEntry] = []
+    files: list[ColumnFile] = []
+    for f in rows.schema:
+        one = rows.select([f.name])
+        fid = ids.get(f.name, 0)
+        key = column_key(collection_id, partition_id, segment_id, fid or f.name)
+        size = write(key, one)
+        files.append(ColumnFile(key, size, (f.name,), default_compression(one.schema)))
+        entries.append(FieldEntry(f.name, fid, column_stats(rows.column(f.name), dtypes.get(f.name), f.name)))
+    by_name = {e.name: e.stats for e in entries}
+    ts, pk = by_name[ROW_TIMESTAMP_COLUMN], by_name[schema.primary_field.name]
+    manifest = SegmentManifest(
+        collection_id=collection_id,
+        partition_id=partition_id,
+        segment_id=segment_id,
+        channel=channel,
+        row_count=rows.num_rows,
+        min_ts=int(ts.min or 0),
+        max_ts=int(ts.max or 0),
+        pk_field=schema.primary_field.name,
+        pk_min=_pk_bound(pk.min),
+        pk_max=_pk_bound(pk.max),
+        fields=tuple(entries),
+        files=tuple(files),
+        schema_version=schema_version,
+        created_at=int(time.time() * 1000) if created_at is None else created_at,
+    )
+    return manifest
