@@ -29,7 +29,7 @@ def test_defaults() -> None:
     assert config.objects.kind == "local" and config.objects.s3.bucket == "pelagos"
     assert config.objects_root == Path("data/objects")
     assert config.dataset.shards_num == 1
-    assert config.dataset.segment_max_bytes == 512 * 1024 * 1024
+    assert config.dataset.segment_max_bytes == 1024 * 1024 * 1024
     assert config.dataset.seal_idle_seconds == 600
     assert config.dataset.time_tick_interval_ms == 200
     assert config.query.max_topk == 16384

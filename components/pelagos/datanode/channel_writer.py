@@ -51,7 +51,7 @@ IDLE_CHECKPOINT_SECONDS = 5.0
 
 @dataclass(slots=True)
 class DataNodeSettings:
-    segment_max_bytes: int = 512 * 1024 * 1024
+    segment_max_bytes: int = 1024 * 1024 * 1024
     #: also seal at this many buffered rows (None: by size only)
     segment_max_rows: int | None = None
     seal_idle_seconds: float = 600.0

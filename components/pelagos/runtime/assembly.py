@@ -35,7 +35,7 @@ log = logging.getLogger("pelagos.runtime")
 @dataclass(slots=True)
 class NodeSettings:
     shards_num: int = 1
-    segment_max_bytes: int = 512 * 1024 * 1024
+    segment_max_bytes: int = 1024 * 1024 * 1024
     seal_idle_seconds: float = 600.0
     time_tick_interval_ms: int = 200
     segment_max_rows: int | None = None

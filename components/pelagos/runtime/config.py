@@ -141,7 +141,9 @@ class DatasetConfig(_Section):
     """Shards and segments (Milvus defaults where Milvus has one)."""
 
     shards_num: int = Field(1, ge=1, le=64, description="default number of shards of a new collection")
-    segment_max_bytes: int = Field(512 * MiB, ge=MiB, description="seal a growing segment at this size")
+    segment_max_bytes: int = Field(
+        1024 * MiB, ge=MiB, description="seal a growing segment at this size (Milvus 2.4+ uses 1 GiB too)"
+    )
     segment_max_rows: int | None = Field(
         None, ge=1, description="also seal at this many rows (unset: by size)"
     )
