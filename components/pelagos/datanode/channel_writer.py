@@ -210,7 +210,7 @@ class ChannelWriter:
             for key, path in paths.items():
                 uploads.append(self._objects.put_file(key, path))
             uploads.append(self._objects.put(manifest.key, manifest.encode()))
-            ts_col = table.column(ROW_TIMESTAMP_COLUMN)
+            max_ts = int(pa.compute.max(table.column(ROW_TIMESTAMP_COLUMN)).as_py() or 0)
             segments.append(
                 SegmentInfo(
                     segment_id=segment_id,
@@ -221,11 +221,11 @@ class ChannelWriter:
                     manifest_key=manifest.key,
                     start_position=self._checkpoint.position + 1,
                     end_position=self._position,
-                    max_ts=int(pa.compute.max(ts_col).as_py() or 0),
+                    max_ts=max_ts,
                     size_bytes=sum(f.size for f in manifest.files),
                 )
             )
-            del table
+            del table, builder  # no name may keep a builder's arrays alive past the uploads
         if buffer.deletes:
             dl = DeleteLog.concat(buffer.deletes)
             log_id = await self._allocate_ids(1)
@@ -246,7 +246,8 @@ class ChannelWriter:
             await asyncio.gather(*uploads)
         finally:
             scratch.cleanup()
-        del buffer  # the rows are in the object store: free them before the query side loads them
+        buffer.partitions.clear()  # the rows are in the object store: free them before the query side
+        del buffer  # loads them
         checkpoint = ChannelCheckpoint(channel=self.channel, position=self._position, ts=self._ts)
         await self._commit(
             FlushCommit(
