@@ -3,15 +3,17 @@ filtered HNSW search it serves (the same answer as the index's own exact scan th
 
 from __future__ import annotations
 
+import asyncio
 import gc
 
 import numpy as np
 import pyarrow as pa
 import pytest
-from tests.querynode.test_search_channel import DIM, SCHEMA, filled, per_query, request
+from tests.querynode.test_search_channel import DIM, SCHEMA, filled, per_query, request, true_scores
 
 from pelagos.expr import compile_filter
 from pelagos.index import IndexSpec, create_index
+from pelagos.querynode import filter_cache
 from pelagos.querynode.executor import search_channel
 from pelagos.querynode.filter_cache import FilterCache
 from pelagos.querynode.segment_view import SegmentView
@@ -115,3 +117,36 @@ async def test_deletes_bypass_the_cached_rows_and_stay_deleted() -> None:
     r = await search_channel(ch, request(q, 400, filter="n == 1"))
     returned = set(per_query(r)[0])
     assert returned == set(d["id"][(d["n"] == 1) & ~dead].tolist())
+
+
+async def test_a_repeated_broad_filter_gets_an_hnsw_sub_index(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(filter_cache, "SUBINDEX_MIN_ROWS", 500)
+    ch, d = filled(1, 6000, seed=31, groups=4)  # n == 2: ~1,500 rows, 25%
+    seg = ch.sealed[1]
+    index = create_index(IndexSpec.parse("HNSW", "L2", {"M": "16", "efConstruction": "100"}, DIM, False))
+    index.build(seg.vectors("v"))
+    seg.indexes["v"] = index
+    q = np.random.default_rng(32).standard_normal((20, DIM)).astype(np.float32)
+    plan = compile_filter("n == 2", SCHEMA, {})
+    allowed = d["n"] == 2
+    truth = true_scores(q, d["v"], "L2")
+    truth[:, ~allowed] = np.inf
+    expected = d["id"][np.argsort(truth, axis=1, kind="stable")[:, :10]]
+    first = await search_channel(ch, request(q, 10, filter="n == 2", params={"ef": 64}))
+    entry = ch.filters.rows(seg, plan)
+    assert not entry.subindexes  # one use: no build yet
+    await search_channel(ch, request(q, 10, filter="n == 2", params={"ef": 64}))  # earns the build
+    for _ in range(200):
+        if entry.subindexes:
+            break
+        await asyncio.sleep(0.05)
+    ((key, sub),) = entry.subindexes.items()
+    assert key[1] == index.spec and sub.count == int(allowed.sum())
+    assert not entry.vectors  # the gathered copy went: the sub-index holds the rows
+    assert ch.filters.bytes >= sub.memory_bytes()  # type: ignore[attr-defined]
+    later = await search_channel(ch, request(q, 10, filter="n == 2", params={"ef": 64}))
+    for result in (first, later):
+        got = per_query(result)
+        assert all(set(g) <= set(d["id"][allowed].tolist()) for g in got)  # only allowed rows
+        hits = sum(len(set(g) & set(e)) for g, e in zip(got, expected.tolist(), strict=True))
+        assert hits / expected.size >= 0.95

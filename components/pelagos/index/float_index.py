@@ -292,6 +292,15 @@ class FaissFloatIndex:
         index._nlist = int(header["nlist"])
         return index
 
+    def memory_bytes(self) -> int:
+        """Bytes the faiss index holds (vectors and graph or lists), roughly."""
+        if self._index is None:
+            return 0
+        vectors = self._count * self._spec.dim * 4
+        if self._structure == "hnsw":
+            return vectors + int(self._index.hnsw.neighbors.size()) * 4 + self._count * 16
+        return vectors + self._count * 8
+
     def raw_vectors(self) -> npt.NDArray[np.float32] | None:
         """The indexed rows exactly as given, in row order, as a read-only view of the index's own
         memory (HNSW and FLAT keep them so for L2 and IP; COSINE keeps them normalised, IVF by list):

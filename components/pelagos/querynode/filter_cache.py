@@ -18,11 +18,22 @@ Invariants:
 - all entries of the process together hold at most `max_bytes` (masks,
   row numbers, gathered vectors); the least recently used go first, and an
   entry larger than the whole budget is computed but not kept;
-- safe to call from several threads (searches of many segments run in a pool).
+- safe to call from several threads (searches of many segments run in a pool);
+- a filter that keeps selecting many rows of an HNSW-indexed segment gets a
+  sub-index: an HNSW of the same parameters over just its rows, built in the
+  background (one build at a time, in a daemon thread) once the filter was
+  used SUBINDEX_AFTER_USES times with at least SUBINDEX_MIN_ROWS rows. Until
+  it is ready searches go the usual way; once ready they search it like an
+  unfiltered segment of that size (HNSW under a 10% filter otherwise walks a
+  graph where nine nodes in ten are useless, or scores all allowed rows: at
+  1M rows, 100k rows per query). Its memory counts against the budget like
+  everything else here, and it dies with its entry.
 """
 
 from __future__ import annotations
 
+import logging
+import queue
 import threading
 import weakref
 from collections import OrderedDict
@@ -34,7 +45,15 @@ import numpy as np
 import numpy.typing as npt
 
 from pelagos.expr.filter_plan import FilterPlan
+from pelagos.index import IndexSpec, VectorIndex, create_index
 from pelagos.querynode.segment_view import SegmentView
+
+log = logging.getLogger("pelagos.querynode")
+
+#: a filter gets an HNSW sub-index once it selected at least this many rows ...
+SUBINDEX_MIN_ROWS = 20_000
+#: ... in this many searches
+SUBINDEX_AFTER_USES = 2
 
 
 @dataclass(slots=True)
@@ -46,6 +65,10 @@ class FilterRows:
     _rows: npt.NDArray[np.int64] | None = None
     #: gathered vectors by field (and normalisation), filled on demand
     vectors: dict[str, npt.NDArray[Any]] = field(default_factory=dict)
+    #: indexes over just these rows, by (field, spec of the segment's index), built in the background
+    subindexes: dict[tuple[str, IndexSpec], VectorIndex] = field(default_factory=dict)
+    uses: int = 0
+    building: bool = False
 
     @property
     def rows(self) -> npt.NDArray[np.int64]:
@@ -56,6 +79,7 @@ class FilterRows:
     @property
     def nbytes(self) -> int:
         held = self.mask.nbytes + (0 if self._rows is None else self._rows.nbytes)
+        held += sum(int(getattr(i, "memory_bytes", lambda: 0)()) for i in self.subindexes.values())
         return held + sum(v.nbytes for v in self.vectors.values())
 
 
@@ -67,6 +91,8 @@ class FilterCache:
         self._bytes = 0
         self._watched: set[int] = set()
         self._lock = threading.Lock()
+        self._builds: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._builder: threading.Thread | None = None
 
     @property
     def bytes(self) -> int:
@@ -100,6 +126,52 @@ class FilterCache:
             entry.vectors[name] = found
             self._keep(seg, (id(seg), plan), entry)
         return found
+
+    def subindex(
+        self,
+        seg: SegmentView,
+        plan: FilterPlan,
+        entry: FilterRows,
+        name: str,
+        spec: IndexSpec,
+        vectors: Callable[[], Any],
+    ) -> VectorIndex | None:
+        """The entry's sub-index for (name, spec) when built; counts a use, and asks for the build
+        once the filter has earned one (see the module's invariants)."""
+        found = entry.subindexes.get((name, spec))
+        if found is not None or not self.enabled:
+            return found
+        entry.uses += 1
+        if entry.count < SUBINDEX_MIN_ROWS or entry.uses < SUBINDEX_AFTER_USES or entry.building:
+            return None
+        entry.building = True
+
+        def build() -> None:
+            try:
+                rows = self.gathered(seg, plan, entry, name, vectors)
+                index = create_index(spec)
+                index.build(rows)
+                entry.subindexes[(name, spec)] = index
+                entry.vectors.pop(name, None)  # the sub-index holds the rows now
+                self._keep(seg, (id(seg), plan), entry)
+                log.info("filter %r got a sub-index over %d rows of a segment", plan.expression, entry.count)
+            except Exception:
+                log.exception("building a sub-index for filter %r failed", plan.expression)
+            finally:
+                entry.building = False
+
+        self._builds.put(build)
+        with self._lock:
+            if self._builder is None:
+                self._builder = threading.Thread(
+                    target=self._build_forever, name="pelagos-subindex", daemon=True
+                )
+                self._builder.start()
+        return None
+
+    def _build_forever(self) -> None:
+        while True:
+            self._builds.get()()
 
     def _keep(self, seg: SegmentView, key: tuple[int, FilterPlan], entry: FilterRows) -> None:
         size = entry.nbytes

@@ -33,9 +33,10 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pelagos.index import IndexSpec, VectorIndex
 from pelagos.index.exact import exact_knn, exact_range
 from pelagos.index.filtering import hnsw_scans_exactly
-from pelagos.index.kinds import MetricType
+from pelagos.index.kinds import IndexType, MetricType
 from pelagos.index.results import RangeResult, TopK
 from pelagos.querynode.filter_cache import FilterCache, FilterRows
 from pelagos.querynode.refine import REFINE_FACTOR, needs_refine, refine_range, refine_topk
@@ -83,6 +84,15 @@ def knn(scope: SegmentScope, ctx: SearchContext, k: int) -> TopK:
     index = seg.indexes.get(ctx.req.field_name)
     if index is not None:
         params = ctx.params_for(index.spec)
+        if (
+            scope.filtered is not None
+            and index.spec.index_type is IndexType.HNSW
+            and scope.allowed < index.count
+        ):
+            sub = _subindex(scope, ctx, index.spec)
+            if sub is not None:  # an HNSW over just the filter's rows: search it unfiltered
+                scores, ids = sub.search(ctx.queries, k, params)
+                return scores, np.where(ids >= 0, scope.filtered.rows[np.maximum(ids, 0)], -1)
         if scope.filtered is not None and hnsw_scans_exactly(
             index.spec, index.count, scope.allowed, params.ef_for(k)
         ):  # the index would score the allowed rows one by one: score them gathered instead
@@ -98,12 +108,24 @@ def knn(scope: SegmentScope, ctx: SearchContext, k: int) -> TopK:
     return exact_knn(ctx.exact_queries, data, k, ctx.metric, mask=mask)
 
 
+def _gathered_name(ctx: SearchContext) -> str:
+    return ctx.req.field_name + ("#unit" if ctx.metric is MetricType.COSINE else "")
+
+
+def _subindex(scope: SegmentScope, ctx: SearchContext, spec: IndexSpec) -> VectorIndex | None:
+    filtered, cache = scope.filtered, scope.cache
+    assert filtered is not None and cache is not None
+    seg = scope.seg
+    return cache.subindex(seg, ctx.plan, filtered, _gathered_name(ctx), spec, lambda: _vectors(seg, ctx))
+
+
 def _gathered_knn(scope: SegmentScope, ctx: SearchContext, k: int) -> TopK:
     """Exact top-k over the filter's rows, gathered once and kept by the filter cache."""
     filtered, cache = scope.filtered, scope.cache
     assert filtered is not None and cache is not None
-    name = ctx.req.field_name + ("#unit" if ctx.metric is MetricType.COSINE else "")
-    data = cache.gathered(scope.seg, ctx.plan, filtered, name, lambda: _vectors(scope.seg, ctx))
+    data = cache.gathered(
+        scope.seg, ctx.plan, filtered, _gathered_name(ctx), lambda: _vectors(scope.seg, ctx)
+    )
     return exact_knn(ctx.exact_queries, data, k, ctx.metric, row_ids=filtered.rows)
 
 
