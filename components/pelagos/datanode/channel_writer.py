@@ -36,6 +36,7 @@ from pelagos.datanode import metrics
 from pelagos.interfaces.messages import MessageKind, decode
 from pelagos.interfaces.roles import ChannelCheckpoint, DeltaInfo, FlushCommit, SegmentInfo
 from pelagos.interfaces.types import CollectionInfo
+from pelagos.observability.memory import release_free_memory
 from pelagos.schema import ROW_TIMESTAMP_COLUMN
 from pelagos.segments import DeleteLog, SealedSegmentData
 from pelagos.segments.builder import SegmentBuilder
@@ -141,12 +142,7 @@ class ChannelWriter:
                 if msg.kind in (MessageKind.INSERT, MessageKind.UPSERT) and msg.rows is not None:
                     if msg.kind == MessageKind.UPSERT:
                         self._add_deletes(msg.rows, msg.ts)
-                    builder = self._buffer.partitions.get(msg.partition_id)
-                    if builder is None:
-                        builder = self._buffer.partitions[msg.partition_id] = SegmentBuilder(
-                            self._settings.segment_max_bytes, self._settings.segment_max_rows
-                        )
-                    builder.append(msg.rows)
+                    self._builder(msg.partition_id).append(msg.rows)
                     self._buffer.nbytes += msg.rows.nbytes
                     self._buffer.rows += msg.rows.num_rows
                     if self._buffer.first_at is None:
@@ -158,6 +154,16 @@ class ChannelWriter:
             metrics.BUFFERED_BYTES.labels(self.channel).set(self._buffer.nbytes)
             if flush_now or self._due():
                 await self.flush()
+
+    def _builder(self, partition_id: int) -> SegmentBuilder:
+        """The buffer's builder of a partition (no long-lived frame may hold one: it owns a segment's
+        vectors, which must go when the buffer is flushed)."""
+        builder = self._buffer.partitions.get(partition_id)
+        if builder is None:
+            builder = self._buffer.partitions[partition_id] = SegmentBuilder(
+                self._settings.segment_max_bytes, self._settings.segment_max_rows
+            )
+        return builder
 
     def _add_deletes(self, rows: pa.Table, ts: int) -> None:
         pk = self.collection.schema.primary_field.name
@@ -248,6 +254,7 @@ class ChannelWriter:
             scratch.cleanup()
         buffer.partitions.clear()  # the rows are in the object store: free them before the query side
         del buffer  # loads them
+        await asyncio.to_thread(release_free_memory)
         checkpoint = ChannelCheckpoint(channel=self.channel, position=self._position, ts=self._ts)
         await self._commit(
             FlushCommit(

@@ -23,6 +23,7 @@ from pelagos.index import create_index, save_index
 from pelagos.index.user_params import spec_from_params
 from pelagos.indexnode import metrics
 from pelagos.interfaces.roles import IndexBuildTask, SegmentIndexInfo
+from pelagos.observability.memory import release_free_memory
 from pelagos.schema import DataType
 from pelagos.schema.arrow import vectors_of
 from pelagos.segments import SegmentManifest
@@ -67,6 +68,8 @@ class IndexNode:
                         index.build(vectors, release)
                         del vectors, release  # no view of the mapping may outlive it
                     save_index(index, target)
+                    del index
+                    release_free_memory()
 
                 try:
                     await asyncio.to_thread(build)

@@ -33,6 +33,7 @@ from pelagos.errors import DeadlineExceededError
 from pelagos.interfaces.messages import MessageKind, decode
 from pelagos.interfaces.roles import ChannelView, SegmentInfo
 from pelagos.interfaces.types import IndexInfo
+from pelagos.observability.memory import release_free_memory
 from pelagos.querynode import metrics
 from pelagos.querynode.filter_cache import FilterCache
 from pelagos.querynode.search_context import SetupCache
@@ -211,6 +212,8 @@ class ServedChannel:
                 self.consumed_position = position
                 self.consumed_ts = max(self.consumed_ts, view.checkpoint.ts)
             self._version += 1
+            del loaded, base_alive, segments
+        await asyncio.to_thread(release_free_memory)  # replaced segments and growing rows are gone
 
     @property
     def index_specs(self) -> Sequence[IndexInfo]:
