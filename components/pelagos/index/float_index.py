@@ -49,6 +49,10 @@ BUILD_CHUNK_ROWS = 65_536
 STRUCTURES = ("empty", "flat", "hnsw", "ivf")
 
 
+#: the filter plan of "every row" (its counts are never read but for `everything` / `nothing`)
+_EVERY_ROW = FilterPlan(1, 1)
+
+
 class _OwnedView(np.ndarray):  # type: ignore[type-arg]
     """A numpy view of memory another object owns; it (and every view of it) keeps `owner` alive."""
 
@@ -158,8 +162,8 @@ class FaissFloatIndex:
         k = check_k(k)
         q = self._prepare(queries, "queries")
         metric = self._spec.metric
-        plan = plan_filter(allowed, self._count)
-        if self._index is None or len(q) == 0 or plan.nothing:
+        plan = _EVERY_ROW if allowed is None else plan_filter(allowed, self._count)
+        if self._index is None or len(q) == 0 or plan.nothing or not self._count:
             return padded(len(q), k, metric)
         params = params or SearchParams()
         index, fparams = self._target(plan, params, k)

@@ -79,8 +79,10 @@ class QueryNode:
     async def search(self, request: ShardSearch) -> ShardSearchResult:
         ch = self._channel(request.channel)
         started = time.perf_counter()
-        await ch.ready.wait()
-        await ch.wait_serviceable(request.guarantee_ts)
+        if not ch.ready.is_set():
+            await ch.ready.wait()
+        if ch.consumed_ts < request.guarantee_ts:
+            await ch.wait_serviceable(request.guarantee_ts)
         waited = time.perf_counter()
         metrics.WAIT_LATENCY.observe(waited - started)
         result = await search_channel(ch, request)

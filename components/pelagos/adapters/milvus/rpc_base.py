@@ -30,6 +30,8 @@ log = logging.getLogger("pelagos.adapters.milvus")
 
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 
+_STRING, _LARGE_STRING = pa.string(), pa.large_string()
+
 #: hybrid timestamps carry the physical milliseconds above 18 logical bits
 LOGICAL_BITS = 18
 
@@ -109,9 +111,7 @@ class RPCBase:
         apart, so it is fetched only when a string column other than `$meta`
         is in the output.
         """
-        for name, col in zip(table.column_names, table.columns, strict=True):
-            if name != DYNAMIC_FIELD_NAME and (
-                pa.types.is_string(col.type) or pa.types.is_large_string(col.type)
-            ):
+        for f in table.schema:
+            if (f.type == _STRING or f.type == _LARGE_STRING) and f.name != DYNAMIC_FIELD_NAME:
                 return (await self.proxy.describe_collection(db, collection)).schema
         return None

@@ -61,6 +61,7 @@ from pelagos.schema import DYNAMIC_FIELD_NAME, ROW_TIMESTAMP_COLUMN, CollectionS
 _FLOAT_VECTOR = 101
 _BINARY_VECTOR = 100
 _SCORES_FIELD = schema_pb2.SearchResultData.DESCRIPTOR.fields_by_name["scores"].number
+_FEW_SCORES = 256
 
 #: keys that only steer routing or the client's iterator: accepted, not used
 _IGNORED_KEYS = frozenset(
@@ -371,7 +372,11 @@ def search_result_to_proto(
     data.primary_field_name = result.primary_field
     data.topks.extend(topks)
     int_keys = ids_to_proto(data.ids, result.ids)
-    append_fixed(data, _SCORES_FIELD, np.asarray(result.scores, dtype=np.float32), np.float32)
+    scores = np.asarray(result.scores, dtype=np.float32)
+    if len(scores) <= _FEW_SCORES:  # a few floats go faster as a list than as packed bytes
+        data.scores.extend(scores.tolist())
+    else:
+        append_fixed(data, _SCORES_FIELD, scores, np.float32)
     add_fields(
         data.fields_data,
         result.fields,
