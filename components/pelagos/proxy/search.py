@@ -39,6 +39,8 @@ from pelagos.proxy.outputs import OutputPlan, plan_outputs
 from pelagos.proxy.shard_reduce import Reduced, reduce_groups, reduce_topk
 from pelagos.schema import DataType, FieldSchema
 
+_F32 = np.dtype(np.float32)
+_METRICS = {str(m): m for m in MetricType}
 MAX_TOPK = 16384
 MAX_NQ = 16384
 MAX_GROUP_SIZE = 1024
@@ -102,7 +104,7 @@ def resolve_metric(
     binary = f.dtype == DataType.BINARY_VECTOR
     name = metric or index_metric or ("HAMMING" if binary else "COSINE")
     try:
-        resolved = MetricType(name)
+        resolved = _METRICS.get(name) or MetricType(name)
     except ValueError:
         raise InvalidArgumentError(
             f"metric type {name} is not supported; use {'HAMMING or JACCARD' if binary else 'L2, IP or COSINE'}"
@@ -116,6 +118,14 @@ def resolve_metric(
 
 
 def _check_vectors(f: FieldSchema, vectors: np.ndarray) -> None:
+    if (  # the usual request: float32 rows of the field's width, a sane count
+        vectors.dtype == _F32
+        and vectors.ndim == 2
+        and vectors.shape[1] == f.dim
+        and 1 <= len(vectors) <= MAX_NQ
+        and f.dtype == DataType.FLOAT_VECTOR
+    ):
+        return
     nq = len(vectors)
     if not 1 <= nq <= MAX_NQ:
         raise InvalidArgumentError(

@@ -209,15 +209,18 @@ def search_request_from_proto(
         raise UnsupportedError("search aggregation is not supported by Pelagos")
     if len(req.function_chains):
         raise UnsupportedError("function chains are not supported by Pelagos")
-    sp = _parse_search_params(tuple((kv.key, kv.value) for kv in req.search_params))
+    sp = _parse_search_params(tuple([(kv.key, kv.value) for kv in req.search_params]))
     if options is None:
-        options = read_options(
-            partition_names=req.partition_names,
-            use_default_consistency=req.use_default_consistency,
-            consistency_level=req.consistency_level,
-            guarantee_timestamp=req.guarantee_timestamp,
-            ignore_growing=sp.ignore_growing,
-        )
+        if req.use_default_consistency and not len(req.partition_names):  # the usual request
+            options = ReadOptions(guarantee_ts=req.guarantee_timestamp, ignore_growing=sp.ignore_growing)
+        else:
+            options = read_options(
+                partition_names=req.partition_names,
+                use_default_consistency=req.use_default_consistency,
+                consistency_level=req.consistency_level,
+                guarantee_timestamp=req.guarantee_timestamp,
+                ignore_growing=sp.ignore_growing,
+            )
     return SearchRequest(
         db=db,
         collection=collection or req.collection_name,
