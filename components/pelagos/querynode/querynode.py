@@ -13,6 +13,7 @@ from pelagos.querynode import metrics
 from pelagos.querynode.executor import search_channel
 from pelagos.querynode.filter_cache import FilterCache
 from pelagos.querynode.index_loader import IndexLoader
+from pelagos.querynode.merged_search import SearchMerger
 from pelagos.querynode.query import query_channel
 from pelagos.querynode.served_channel import DEFAULT_FILTER_CACHE_BYTES, ServedChannel
 from pelagos.storage.log.protocol import LogBroker
@@ -36,6 +37,7 @@ class QueryNode:
         self._broker = broker
         self._objects = objects
         self._filters = FilterCache(filter_cache_bytes)
+        self._merger = SearchMerger()
         self._indexes = IndexLoader(objects)
         self._attach_indexes = self._indexes.attach
         self._channels: dict[str, ServedChannel] = {}
@@ -77,6 +79,10 @@ class QueryNode:
         return ch
 
     async def search(self, request: ShardSearch) -> ShardSearchResult:
+        self._channel(request.channel)  # a channel not served fails before any merging
+        return await self._merger.search(request, self._search)
+
+    async def _search(self, request: ShardSearch) -> ShardSearchResult:
         ch = self._channel(request.channel)
         started = time.perf_counter()
         if not ch.ready.is_set():
