@@ -134,3 +134,17 @@ def test_split_cuts_hits_by_query() -> None:
         [3, 4, 5, 6],
         [3, 4, 5, 6],
     )
+
+
+async def test_searches_behind_a_probe_join_it_and_a_lone_search_never_waits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(merged_search, "PROBE_EVERY", 3)
+    engine, merger = Engine(), SearchMerger()
+    await merger.search(req(queries(1)), engine.run)  # not a probe, nobody waiting: runs alone
+    await merger.search(req(queries(2)), engine.run)
+    assert [len(c.vectors) for c in engine.calls] == [1, 1]
+    # the third search probes; the two queued right behind it join although they are no probes
+    await asyncio.gather(*(merger.search(req(queries(i)), engine.run) for i in (3, 4, 5)))
+    assert [len(c.vectors) for c in engine.calls] == [1, 1, 3]
+    assert merger.merging

@@ -85,6 +85,10 @@ class SearchMerger:
         task.add_done_callback(self._running.discard)
 
     async def search(self, req: ShardSearch, run: Run) -> ShardSearchResult:
+        self._searches += 1
+        may_lead = self.merging or not self._searches % PROBE_EVERY
+        if not may_lead and not self._open:
+            return await run(req)  # a lone client: no shape to compute, no turn to wait
         key = shape_of(req)
         if key is None:
             return await run(req)
@@ -97,8 +101,7 @@ class SearchMerger:
             future: asyncio.Future[ShardSearchResult] = loop.create_future()
             members.append((req, future))
             return await future
-        self._searches += 1
-        if not self.merging and self._searches % PROBE_EVERY:
+        if not may_lead:  # only joins batches others lead
             return await run(req)
         members = self._open[key] = [(req, None)]
         try:

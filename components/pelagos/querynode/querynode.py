@@ -79,7 +79,6 @@ class QueryNode:
         return ch
 
     async def search(self, request: ShardSearch) -> ShardSearchResult:
-        self._channel(request.channel)  # a channel not served fails before any merging
         return await self._merger.search(request, self._search)
 
     async def _search(self, request: ShardSearch) -> ShardSearchResult:
