@@ -19,7 +19,6 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import numpy as np
 
@@ -42,14 +41,6 @@ def _and(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
     return out
 
 
-def _row_mask(ch: ServedChannel, seg: SegmentView, plan: Any, partition_ids: list[int]) -> np.ndarray | None:
-    """None: every row qualifies; else a bool per row."""
-    mask = _and(ch.alive(seg), seg.partition_mask(partition_ids))
-    if not plan.is_always_true:
-        mask = _and(mask, ch.filters.rows(seg, plan).mask)
-    return mask
-
-
 def _may_match(seg: SegmentView, ctx: SearchContext) -> bool:
     """False when the segment's min/max statistics rule the filter out."""
     if ctx.plan.is_always_true or not seg.stats:
@@ -66,12 +57,15 @@ def _scope(ch: ServedChannel, seg: SegmentView, ctx: SearchContext) -> SegmentSc
         allowed = seg.num_rows if base is None else int(np.count_nonzero(base))
         return SegmentScope(seg=seg, mask=base, allowed=allowed)
     filtered = ch.filters.rows(seg, ctx.plan)
-    if base is None and ch.filters.enabled:  # the filter alone decides: its cached rows serve as they are
+    if base is None:  # the filter alone decides: its cached rows serve as they are
+        kept = ch.filters.enabled
         return SegmentScope(
-            seg=seg, mask=filtered.mask, allowed=filtered.count, filtered=filtered, cache=ch.filters
+            seg=seg,
+            mask=filtered.mask,
+            allowed=filtered.count,
+            filtered=filtered if kept else None,
+            cache=ch.filters if kept else None,
         )
-    if base is None:
-        return SegmentScope(seg=seg, mask=filtered.mask, allowed=filtered.count)
     mask = base & filtered.mask
     return SegmentScope(seg=seg, mask=mask, allowed=int(np.count_nonzero(mask)))
 

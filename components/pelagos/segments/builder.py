@@ -1,6 +1,6 @@
 """SegmentBuilder: the rows of one growing segment, gathered column by column as they arrive.
 
-A data node buffers up to a segment's worth of rows (512 MiB by default),
+A data node buffers up to a segment's worth of rows (1 GiB by default),
 then writes them out. Buffering the arriving tables as they are would keep
 every message alive and force a copy of the whole vector column at sealing
 (a segment file holds one contiguous matrix): at 1M x 128 that was 0.5 GB

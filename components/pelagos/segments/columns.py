@@ -125,12 +125,10 @@ def _open(source: pa.Buffer | pa.NativeFile, columns: Sequence[str] | None) -> p
             missing = [c for c in columns if schema.get_field_index(c) < 0]
             if missing:
                 raise SegmentFormatError(f"column file has no column {missing!r}; it holds {schema.names!r}")
-            if set(columns) == set(schema.names):  # the usual one-column file: no projection,
-                table = reader.read_all().select(list(columns))  # which would copy every buffer
-            else:
+            if set(columns) != set(schema.names):  # a projection copies every buffer: only when needed
                 wanted = [schema.get_field_index(c) for c in columns]
                 reader = ipc.open_file(source, options=ipc.IpcReadOptions(included_fields=wanted))
-                table = reader.read_all().select(list(columns))
+            table = reader.read_all().select(list(columns))
     except (pa.ArrowInvalid, pa.ArrowIOError, OSError) as e:
         raise SegmentFormatError(f"not a readable Pelagos column file (truncated or corrupt?): {e}") from e
     metadata = {k: v for k, v in (table.schema.metadata or {}).items() if k != FORMAT_METADATA_KEY}

@@ -250,7 +250,7 @@ def add_fields(
     table: pa.Table,
     schema: CollectionSchema | None = None,
     *,
-    keys: tuple[str, pa.Array, list[int]] | None = None,
+    keys: tuple[str, pa.Array | pa.ChunkedArray, list[int]] | None = None,
 ) -> None:
     """Append the output columns to a repeated FieldData (built in place: no copies).
 
@@ -277,9 +277,9 @@ def add_fields(
         )
 
 
-def _same_keys(column: pa.Array | pa.ChunkedArray, keys: pa.Array) -> bool:
+def _same_keys(column: pa.Array | pa.ChunkedArray, keys: pa.Array | pa.ChunkedArray) -> bool:
     arr = _contiguous(column)
-    return bool(arr.type == pa.int64() and not arr.null_count and arr.equals(keys))
+    return bool(arr.type == pa.int64() and not arr.null_count and arr.equals(_contiguous(keys)))
 
 
 def column_to_field(

@@ -349,10 +349,6 @@ def response_output_fields(columns: Iterable[str], requested: Sequence[str]) -> 
     return names + dynamic_keys
 
 
-def _contiguous_keys(keys: pa.Array | pa.ChunkedArray) -> pa.Array:
-    return keys.combine_chunks() if isinstance(keys, pa.ChunkedArray) else keys
-
-
 def search_result_to_proto(
     result: SearchResult,
     *,
@@ -384,7 +380,7 @@ def search_result_to_proto(
         data.fields_data,
         result.fields,
         schema,
-        keys=None if int_keys is None else (result.primary_field, _contiguous_keys(result.ids), int_keys),
+        keys=None if int_keys is None else (result.primary_field, result.ids, int_keys),
     )
     data.output_fields.extend(
         response_output_fields(result.fields.column_names, result.output_fields or requested_output)
