@@ -12,6 +12,7 @@ import pyarrow as pa
 import pytest
 
 from pelagos.errors import CollectionNotFoundError, CollectionNotLoadedError, InvalidArgumentError
+from pelagos.interfaces.hit_keys import keys_list
 from pelagos.interfaces.types import ConsistencyLevel, LoadState, QueryRequest, ReadOptions, SearchRequest
 from pelagos.runtime.assembly import Node, NodeSettings
 from pelagos.runtime.servers.etcd import EtcdServer
@@ -97,7 +98,7 @@ async def test_insert_query_search_growing_then_sealed(engine_node: Node) -> Non
         )
     )
     assert s.topks.tolist() == [5, 5]
-    assert s.ids.to_pylist()[0] == 11 and s.ids.to_pylist()[5] == 21
+    assert keys_list(s.ids)[0] == 11 and keys_list(s.ids)[5] == 21
     assert s.fields.column("tag").to_pylist()[0] == "t1"
     # flush seals; the same answers come from sealed segments. Flush answers once the flush is
     # done (clients then need no poll), well within its bounded wait
@@ -118,7 +119,7 @@ async def test_insert_query_search_growing_then_sealed(engine_node: Node) -> Non
             db="default", collection=name, vectors=vecs[[10, 20]], limit=5, metric_type="L2", options=STRONG
         )
     )
-    assert s2.ids.to_pylist() == s.ids.to_pylist()
+    assert keys_list(s2.ids) == keys_list(s.ids)
     np.testing.assert_allclose(s2.scores, s.scores, rtol=1e-5)
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from pelagos.errors import IndexParamError, InvalidArgumentError
 from pelagos.index import IndexSpec, create_index
+from pelagos.interfaces.hit_keys import key_at, keys_list
 from pelagos.interfaces.roles import ChannelCheckpoint, ChannelView, ShardSearch, ShardSearchResult
 from pelagos.interfaces.types import CollectionInfo, ConsistencyLevel, IndexInfo, IndexState
 from pelagos.querynode.executor import search_channel
@@ -102,7 +103,7 @@ def true_scores(q: np.ndarray, x: np.ndarray, metric: str) -> np.ndarray:
 
 
 def per_query(r: ShardSearchResult) -> list[list[int]]:
-    ids = r.pks.to_pylist()
+    ids = keys_list(r.pks)
     bounds = np.concatenate([[0], np.cumsum(r.topks)])
     return [ids[bounds[i] : bounds[i + 1]] for i in range(len(r.topks))]
 
@@ -115,7 +116,7 @@ async def test_top_k_is_exact_across_segments() -> None:
     expected = d["id"][np.argsort(truth, axis=1, kind="stable")[:, :12]]
     assert per_query(r) == expected.tolist()
     n_of = dict(zip(d["id"].tolist(), d["n"].tolist(), strict=True))
-    assert r.fields.column("n").to_pylist() == [n_of[i] for i in r.pks.to_pylist()]
+    assert r.fields.column("n").to_pylist() == [n_of[i] for i in keys_list(r.pks)]
 
 
 @pytest.mark.parametrize("group_size", [1, 3, 40])
@@ -156,9 +157,9 @@ async def test_iterator_pages_return_every_row_once_in_score_then_pk_order() -> 
         )
         if not len(r.scores):
             break
-        seen.extend(r.pks.to_pylist())
+        seen.extend(keys_list(r.pks))
         scores.extend(r.scores.tolist())
-        bound, after = float(r.scores[-1]), r.pks[-1].as_py()
+        bound, after = float(r.scores[-1]), key_at(r.pks, -1)
     assert len(seen) == len(set(seen)) == 450
     pairs = list(zip(scores, seen, strict=True))
     assert pairs == sorted(pairs)
@@ -212,7 +213,7 @@ async def test_quantised_indexes_report_true_scores() -> None:
     row_of = {pk: j for j, pk in enumerate(d["id"].tolist())}
     bounds = np.concatenate([[0], np.cumsum(r.topks)])
     for i in range(len(q)):
-        got = r.pks.to_pylist()[bounds[i] : bounds[i + 1]]
+        got = keys_list(r.pks)[bounds[i] : bounds[i + 1]]
         np.testing.assert_allclose(
             r.scores[bounds[i] : bounds[i + 1]], truth[i, [row_of[p] for p in got]], rtol=1e-5
         )
@@ -264,9 +265,12 @@ async def test_one_segment_orders_equal_scores_by_row(indexed: bool, outputs: li
         # ... in order of score, then of row
         assert [(round(truth[i][j], 4), j) for j in rows] == sorted((round(truth[i][j], 4), j) for j in rows)
         got_rows.extend(rows.tolist())
-    assert r.fields.column_names == outputs
-    for name in outputs:
-        assert r.fields.column(name).to_pylist() == (ids if name == "id" else n)[got_rows].tolist()
+    # the primary key is never an output column: it is the hits' keys, int64 ones as numpy
+    assert isinstance(r.pks, np.ndarray) and r.pks.dtype == np.int64
+    assert keys_list(r.pks) == ids[got_rows].tolist()
+    assert r.fields.column_names == [name for name in outputs if name != "id"]
+    if "n" in outputs:
+        assert r.fields.column("n").to_pylist() == n[got_rows].tolist()
 
 
 async def test_a_filtered_one_segment_search_returns_fewer_hits_when_few_rows_match() -> None:
@@ -344,7 +348,7 @@ async def test_a_segment_serves_its_vectors_from_an_index_that_keeps_them() -> N
     r = await search_channel(ch, request(q, 5, output_fields=["v"], filter="n < 5"))
     got = np.asarray(r.fields.column("v").combine_chunks().flatten()).reshape(-1, DIM)
     row_of = {pk: i for i, pk in enumerate(d["id"].tolist())}
-    assert np.array_equal(got, d["v"][[row_of[pk] for pk in r.pks.to_pylist()]])
+    assert np.array_equal(got, d["v"][[row_of[pk] for pk in keys_list(r.pks)]])
     allowed = d["n"] < 5
     truth = true_scores(q, d["v"], "L2")
     truth[:, ~allowed] = np.inf

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 import numpy as np
 import pyarrow as pa
 
+from pelagos.interfaces.hit_keys import HitKeys
 from pelagos.interfaces.types import (
     AliasInfo,
     CollectionInfo,
@@ -137,8 +138,10 @@ class ShardSearchResult:
     then best first, with each hit's group value in `group_values`."""
 
     topks: np.ndarray
-    pks: pa.Array
+    #: int64 keys as numpy, string keys as Arrow (hit_keys.py)
+    pks: HitKeys
     scores: np.ndarray
+    #: the requested output columns, never the primary key: that is `pks`
     fields: pa.Table
     group_values: pa.Array | None = None
     #: grouping search, per query, as a sort key (smaller is better; +inf: nothing unseen): every

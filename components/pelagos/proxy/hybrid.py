@@ -21,7 +21,8 @@ import numpy as np
 import pyarrow as pa
 
 from pelagos.errors import InvalidArgumentError
-from pelagos.interfaces.types import HybridSearchRequest, SearchResult
+from pelagos.interfaces.hit_keys import concat_keys, take_keys
+from pelagos.interfaces.types import NO_FIELDS, HybridSearchRequest, SearchResult
 from pelagos.proxy.outputs import plan_outputs
 from pelagos.proxy.rerank import HitList, fuse
 from pelagos.proxy.search import MAX_TOPK, SearchHost, execute, prepare_search
@@ -87,11 +88,11 @@ async def run_hybrid_search(host: SearchHost, request: HybridSearchRequest) -> S
         for r, p in zip(results, prepared, strict=True)
     ]
     fused = fuse(lists, request.ranker, nq, request.limit, request.offset)
-    if outputs.columns:
-        tables = [r.fields for r in results]
+    tables = [r.fields for r in results]
+    if outputs.columns and any(t.num_columns for t in tables):
         fields = pa.concat_tables(tables, promote_options="permissive").take(pa.array(fused.source))
-    else:
-        fields = pa.table({})
+    else:  # nothing asked but the keys
+        fields = NO_FIELDS
     scores = fused.scores
     if request.round_decimal >= 0:
         scores = np.round(scores, request.round_decimal).astype(np.float32)
@@ -99,7 +100,7 @@ async def run_hybrid_search(host: SearchHost, request: HybridSearchRequest) -> S
         num_queries=nq,
         top_k=request.limit,
         topks=fused.topks,
-        ids=pa.concat_arrays([r.ids for r in results]).take(pa.array(fused.source)),
+        ids=take_keys(concat_keys([r.ids for r in results]), fused.source),
         scores=scores,
         fields=fields,
         primary_field=c.schema.primary_field.name,

@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pelagos.index.kinds import MetricType
+from pelagos.interfaces.hit_keys import HitKeys, arrow_keys
 from pelagos.interfaces.types import RankerSpec
 
 Ids = npt.NDArray[np.int64]
@@ -35,7 +36,7 @@ class HitList:
     """One sub-search's hits, flat: query i owns topks[i] consecutive hits, best first."""
 
     topks: Ids
-    pks: pa.Array
+    pks: HitKeys
     scores: npt.NDArray[np.floating]
     metric: MetricType
 
@@ -77,7 +78,7 @@ def fuse(lists: list[HitList], ranker: RankerSpec, nq: int, limit: int, offset: 
                 for w, h in zip(ranker.weights, lists, strict=True)
             ]
         )
-    pks = pa.concat_arrays([h.pks for h in lists])
+    pks = pa.concat_arrays([arrow_keys(h.pks) for h in lists])
     if len(pks) == 0:
         return Fused(np.zeros(nq, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32))
     encoded = pc.dictionary_encode(pks)

@@ -30,6 +30,7 @@ import numpy as np
 from pelagos.errors import InvalidArgumentError
 from pelagos.expr import compile_filter
 from pelagos.index.kinds import MetricType
+from pelagos.interfaces.hit_keys import key_at
 from pelagos.interfaces.keys import frozen
 from pelagos.interfaces.roles import CoordinatorAPI, ShardSearch, ShardSearchResult
 from pelagos.interfaces.types import CollectionInfo, ReadOptions, SearchRequest, SearchResult
@@ -320,7 +321,7 @@ async def _iterator_page(
     parts = await _fan_out(host, c, page)
     reduced = reduce_topk(parts, 1, batch, 0, p.metric, pk_order=True, with_fields=bool(p.outputs.columns))
     if len(reduced.scores):
-        SESSIONS.advance(token, float(reduced.scores[-1]), reduced.pks[-1].as_py(), len(reduced.scores))
+        SESSIONS.advance(token, float(reduced.scores[-1]), key_at(reduced.pks, -1), len(reduced.scores))
     return reduced
 
 

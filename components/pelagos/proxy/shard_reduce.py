@@ -26,7 +26,9 @@ import pyarrow.compute as pc
 
 from pelagos.index.grouping import group_codes, select_groups
 from pelagos.index.kinds import MetricType
+from pelagos.interfaces.hit_keys import HitKeys, arrow_keys, concat_keys, take_keys
 from pelagos.interfaces.roles import ShardSearchResult
+from pelagos.interfaces.types import NO_FIELDS
 
 Ids = npt.NDArray[np.int64]
 #: a shard is never asked for more groups than this while proving a grouping exact
@@ -37,7 +39,7 @@ WIDEN_FACTOR = 4
 @dataclass(slots=True)
 class Reduced:
     topks: Ids
-    pks: pa.Array
+    pks: HitKeys
     scores: npt.NDArray[np.float32]
     fields: pa.Table
     group_values: pa.Array | None = None
@@ -56,18 +58,18 @@ class Concatenated:
         )
         self.position = np.concatenate([np.arange(len(p.scores), dtype=np.int64) for p in parts])
         self.scores = np.concatenate([np.asarray(p.scores, dtype=np.float32) for p in parts])
-        self.pks = pa.concat_arrays([p.pks for p in parts])
+        self.pks = concat_keys([p.pks for p in parts])
 
     def fields(self, chosen: Ids, columns: bool) -> pa.Table:
-        if not columns:
-            return pa.table({})
         tables = [p.fields for p in self.parts]
+        if not columns or not any(t.num_columns for t in tables):  # nothing asked but the keys
+            return NO_FIELDS
         table = pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
         return table.take(pa.array(chosen))
 
 
-def _pk_ranks(pks: pa.Array) -> Ids:
-    return np.asarray(pc.rank(pks, sort_keys="ascending").to_numpy(), dtype=np.int64)
+def _pk_ranks(pks: HitKeys) -> Ids:
+    return np.asarray(pc.rank(arrow_keys(pks), sort_keys="ascending").to_numpy(), dtype=np.int64)
 
 
 def reduce_topk(
@@ -88,7 +90,7 @@ def reduce_topk(
                 topks=np.asarray(only.topks, dtype=np.int64),
                 pks=only.pks,
                 scores=only.scores,
-                fields=only.fields if with_fields else pa.table({}),
+                fields=only.fields if with_fields else NO_FIELDS,
             )
     cat = Concatenated(parts, nq)
     keys = metric.sort_key(cat.scores)
@@ -102,7 +104,7 @@ def reduce_topk(
     chosen = order[(rank >= offset) & (rank < offset + limit)]
     return Reduced(
         topks=np.bincount(cat.qidx[chosen], minlength=nq).astype(np.int64),
-        pks=cat.pks.take(pa.array(chosen)),
+        pks=take_keys(cat.pks, chosen),
         scores=cat.scores[chosen],
         fields=cat.fields(chosen, with_fields),
     )
@@ -148,7 +150,7 @@ async def reduce_groups(
     chosen = sel.chosen[sel.chosen_group_rank >= offset]
     return Reduced(
         topks=np.bincount(cat.qidx[chosen], minlength=nq).astype(np.int64),
-        pks=cat.pks.take(pa.array(chosen)),
+        pks=take_keys(cat.pks, chosen),
         scores=cat.scores[chosen],
         fields=cat.fields(chosen, with_fields),
         group_values=values.take(pa.array(chosen)),

@@ -33,7 +33,6 @@ from dataclasses import replace
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 
 from pelagos.interfaces.keys import frozen
 from pelagos.interfaces.roles import ShardSearch, ShardSearchResult
@@ -162,9 +161,9 @@ def split(result: ShardSearchResult, query_counts: list[int]) -> list[ShardSearc
         out.append(
             ShardSearchResult(
                 topks=topks[q : q + n],
-                pks=result.pks.slice(lo, hi - lo),
+                pks=result.pks[lo:hi],
                 scores=result.scores[lo:hi],
-                fields=result.fields.slice(lo, hi - lo) if result.fields.num_columns else pa.table({}),
+                fields=result.fields.slice(lo, hi - lo) if result.fields.num_columns else result.fields,
                 group_values=None,
                 unseen_bound=None if result.unseen_bound is None else result.unseen_bound[q : q + n],
             )

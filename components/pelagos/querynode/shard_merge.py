@@ -6,9 +6,11 @@ Invariants:
   can resume after (score, pk)), otherwise by segment and row (stable).
 - Primary keys and output columns are gathered segment by segment with one
   Arrow `take` each, then put back in hit order with one more `take`; int64
-  keys are gathered with numpy from each segment's zero-copy key array, and
-  a requested primary-key column is the gathered keys (no second gather).
-  One segment needs no reordering.
+  keys are gathered with numpy from each segment's zero-copy key array and
+  stay numpy (interfaces/hit_keys.py). Output columns never include the
+  primary key: a client that asked for it gets the keys. One segment needs
+  no reordering, and a one-segment answer without other output columns
+  touches no Arrow at all.
 - One vectorised sort per merge; no Python loop over hits or queries.
 """
 
@@ -19,7 +21,9 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pelagos.interfaces.hit_keys import HitKeys, arrow_keys, empty_keys, take_keys
 from pelagos.interfaces.roles import ShardSearchResult
+from pelagos.interfaces.types import NO_FIELDS
 from pelagos.querynode.search_context import SearchContext
 from pelagos.querynode.segment_search import SegmentHits, SegmentScope, knn
 from pelagos.schema import CollectionSchema
@@ -52,12 +56,12 @@ class Candidates:
         """Column `name` of the chosen candidates (all when `which` is None), in that order."""
         return gather(self.scopes, self.seg_of, self.rows, [name], which).column(0).combine_chunks()
 
-    def pks(self, which: Ids | None = None) -> pa.Array:
+    def pks(self, which: Ids | None = None) -> HitKeys:
         seg_of = self.seg_of if which is None else self.seg_of[which]
         rows = self.rows if which is None else self.rows[which]
         numbers = [s.seg.pk_numbers for s in self.scopes]
         if len(numbers) == 1 and numbers[0] is not None:
-            return pa.array(numbers[0][rows])
+            return numbers[0][rows]
         if numbers and all(n is not None for n in numbers):
             out = np.empty(len(rows), dtype=np.int64)
             for i in np.unique(seg_of).tolist():  # a loop over segments, not hits
@@ -65,7 +69,7 @@ class Candidates:
                 assert keys is not None
                 here = seg_of == i
                 out[here] = keys[rows[here]]
-            return pa.array(out)
+            return out
         return _gather_arrays([s.seg.pks for s in self.scopes], seg_of, rows)
 
 
@@ -119,12 +123,18 @@ def pk_ranks(pks: pa.Array) -> npt.NDArray[np.int64]:
     return np.asarray(pc.rank(pks, sort_keys="ascending").to_numpy(), dtype=np.int64)
 
 
+def _columns(names: list[str], schema: CollectionSchema) -> list[str]:
+    pk = schema.primary_field.name
+    return [n for n in names if n != pk]
+
+
 def empty_result(ctx: SearchContext, schema: CollectionSchema, pk_type: pa.DataType) -> ShardSearchResult:
+    names = _columns(ctx.req.output_fields, schema)
     return ShardSearchResult(
         topks=np.zeros(ctx.nq, np.int64),
-        pks=pa.array([], pk_type),
+        pks=empty_keys(pk_type),
         scores=np.zeros(0, np.float32),
-        fields=empty_columns(schema, ctx.req.output_fields) if ctx.req.output_fields else pa.table({}),
+        fields=empty_columns(schema, names) if names else NO_FIELDS,
     )
 
 
@@ -150,25 +160,12 @@ def one_segment_topk(
         rows, hit_scores = ids[valid], scores[valid]
     seg = scope.seg
     numbers = seg.pk_numbers
-    pks = pa.array(numbers[rows]) if numbers is not None else seg.pks.take(pa.array(rows))
-    names = ctx.req.output_fields
-    pk_name = schema.primary_field.name
-    if not names:
-        fields = pa.table({})
-    elif names == [pk_name]:
-        fields = pa.table([pks], names=names)
-    else:
-        fields = output_columns(
-            Candidates([scope], [_as_hits(topks, hit_scores, rows)]), names, None, pk_name, pks
-        )
+    pks = numbers[rows] if numbers is not None else seg.pks.take(pa.array(rows))
+    names = _columns(ctx.req.output_fields, schema)
+    fields = gather([scope], np.zeros(len(rows), np.int64), rows, names) if names else NO_FIELDS
     return ShardSearchResult(
         topks=topks, pks=pks, scores=hit_scores.astype(np.float32, copy=False), fields=fields
     )
-
-
-def _as_hits(topks: Ids, scores: npt.NDArray[np.float32], rows: Ids) -> SegmentHits:
-    qidx = np.repeat(np.arange(len(topks), dtype=np.int64), topks)
-    return SegmentHits(qidx, scores, rows, np.full(len(topks), np.inf))
 
 
 def merge_topk(
@@ -186,12 +183,12 @@ def merge_topk(
                 topks=topks,
                 pks=pks,
                 scores=cands.scores.astype(np.float32, copy=False),
-                fields=output_columns(cands, ctx.req.output_fields, None, schema.primary_field.name, pks),
+                fields=output_columns(cands, _columns(ctx.req.output_fields, schema), None),
             )
-    all_pks: pa.Array | None = None
+    all_pks: HitKeys | None = None
     if ctx.is_iterator:
         all_pks = cands.pks()
-        order = np.lexsort((pk_ranks(all_pks), keys, cands.qidx))
+        order = np.lexsort((pk_ranks(arrow_keys(all_pks)), keys, cands.qidx))
     else:
         order = np.lexsort((cands.rows, cands.seg_of, keys, cands.qidx))
     q_sorted = cands.qidx[order]
@@ -199,12 +196,11 @@ def merge_topk(
     rank = np.arange(len(order)) - starts[q_sorted]
     chosen = order[rank < k]
     topks = np.bincount(cands.qidx[chosen], minlength=nq).astype(np.int64)
-    pks = all_pks.take(pa.array(chosen)) if all_pks is not None else cands.pks(chosen)
     return ShardSearchResult(
         topks=topks,
-        pks=pks,
+        pks=take_keys(all_pks, chosen) if all_pks is not None else cands.pks(chosen),
         scores=cands.scores[chosen].astype(np.float32),
-        fields=output_columns(cands, ctx.req.output_fields, chosen, schema.primary_field.name, pks),
+        fields=output_columns(cands, _columns(ctx.req.output_fields, schema), chosen),
     )
 
 
@@ -220,15 +216,8 @@ def _in_merged_order(cands: Candidates, keys: npt.NDArray[np.float64]) -> bool:
     return bool(np.all((dq > 0) | ((dq == 0) & (dk > 0)) | (same & later)))
 
 
-def output_columns(
-    cands: Candidates, names: list[str], chosen: Ids | None, pk_name: str, pks: pa.Array
-) -> pa.Table:
-    """The output columns of the chosen candidates; the primary key comes from `pks`."""
+def output_columns(cands: Candidates, names: list[str], chosen: Ids | None) -> pa.Table:
+    """Output columns `names` (the primary key not among them) of the chosen candidates."""
     if not names:
-        return pa.table({})
-    others = [n for n in names if n != pk_name]
-    if len(others) == len(names):
-        return gather(cands.scopes, cands.seg_of, cands.rows, names, chosen)
-    table = gather(cands.scopes, cands.seg_of, cands.rows, others, chosen) if others else None
-    columns = [pks if n == pk_name else table.column(n) for n in names]  # type: ignore[union-attr]
-    return pa.table(columns, names=names)
+        return NO_FIELDS
+    return gather(cands.scopes, cands.seg_of, cands.rows, names, chosen)

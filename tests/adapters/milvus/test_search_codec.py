@@ -19,7 +19,8 @@ from pelagos.adapters.milvus.search_codec import (
     vectors_from_placeholder_group,
 )
 from pelagos.errors import InvalidArgumentError, UnsupportedError
-from pelagos.interfaces.types import ConsistencyLevel, QueryResult, SearchResult
+from pelagos.interfaces.types import NO_FIELDS, ConsistencyLevel, QueryResult, SearchResult
+from pelagos.schema import CollectionSchema, DataType, FieldSchema
 
 
 def test_float_placeholders_from_lists_and_numpy() -> None:
@@ -165,6 +166,51 @@ def test_search_result_decodes_in_pymilvus() -> None:
     assert first[0]["entity"] == {"name": "a", "vec": [0.0, 1.0], "color": "red"}
     assert third[0]["pk"] == "k3" and third[0]["entity"]["name"] == "c"
     assert "x" not in first[0]["entity"]  # only the requested dynamic key
+
+
+def test_a_requested_primary_key_is_written_from_the_hit_keys_where_it_was_asked() -> None:
+    # search results carry their keys apart from the output columns (int64 keys as numpy)
+    schema = CollectionSchema(
+        fields=[
+            FieldSchema(name="id", dtype=DataType.INT64, is_primary=True, field_id=100),
+            FieldSchema(name="n", dtype=DataType.INT64, field_id=101),
+            FieldSchema(name="v", dtype=DataType.FLOAT_VECTOR, dim=2, field_id=102),
+        ]
+    )
+
+    def result(ids: object, output: list[str], fields: pa.Table) -> SearchResult:
+        return SearchResult(
+            num_queries=2,
+            top_k=2,
+            topks=np.array([2, 1]),
+            ids=ids,
+            scores=np.array([0.1, 0.2, 0.3], dtype=np.float32),
+            fields=fields,
+            primary_field="id",
+            output_fields=output,
+        )
+
+    n = pa.table({"n": pa.array([7, 8, 9], pa.int64())})
+    data = search_result_to_proto(result(np.array([5, 6, 4]), ["n", "id"], n), schema=schema)
+    assert list(data.ids.int_id.data) == [5, 6, 4]
+    assert [(f.field_name, f.field_id) for f in data.fields_data] == [("n", 101), ("id", 100)]
+    assert list(data.fields_data[1].scalars.long_data.data) == [5, 6, 4]
+    assert list(data.output_fields) == ["n", "id"]
+    client = ClientSearchResult(data)
+    assert [[h["entity"] for h in hits] for hits in client] == [
+        [{"n": 7, "id": 5}, {"n": 8, "id": 6}],
+        [{"n": 9, "id": 4}],
+    ]
+    first = search_result_to_proto(result(np.array([5, 6, 4]), ["id", "n"], n), schema=schema)
+    assert [f.field_name for f in first.fields_data] == ["id", "n"]
+    assert list(first.output_fields) == ["id", "n"]
+    alone = search_result_to_proto(result(np.array([5, 6, 4]), ["id"], NO_FIELDS), schema=schema)
+    assert [f.field_name for f in alone.fields_data] == ["id"] and list(alone.output_fields) == ["id"]
+    unasked = search_result_to_proto(result(np.array([5, 6, 4]), [], NO_FIELDS), schema=schema)
+    assert not unasked.fields_data and not unasked.output_fields
+    strings = search_result_to_proto(result(pa.array(["a", "b", "c"]), ["id"], NO_FIELDS))
+    assert list(strings.ids.str_id.data) == ["a", "b", "c"]
+    assert list(strings.fields_data[0].scalars.string_data.data) == ["a", "b", "c"]
 
 
 def test_search_result_consistency_is_checked() -> None:

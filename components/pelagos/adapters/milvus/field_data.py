@@ -41,6 +41,7 @@ from pymilvus.grpc_gen import schema_pb2
 
 from pelagos.adapters.milvus.packed import append_fixed, read_fixed
 from pelagos.errors import InvalidArgumentError, UnsupportedError
+from pelagos.interfaces.hit_keys import HitKeys
 from pelagos.schema import DYNAMIC_FIELD_NAME, ROW_TIMESTAMP_COLUMN, CollectionSchema, DataType
 
 _INT_ARROW = {DataType.INT8: pa.int8(), DataType.INT16: pa.int16(), DataType.INT32: pa.int32()}
@@ -250,24 +251,22 @@ def add_fields(
     table: pa.Table,
     schema: CollectionSchema | None = None,
     *,
-    keys: tuple[str, pa.Array | pa.ChunkedArray, list[int]] | None = None,
+    keys: tuple[str, list[int] | list[str], int] | None = None,
 ) -> None:
     """Append the output columns to a repeated FieldData (built in place: no copies).
 
-    `keys` (name, int64 key array, its values as a list) lets a column equal to the keys a reply
-    already encoded reuse that list.
+    `keys` (name, values, position): a primary-key column the table does not hold (search results
+    carry their keys apart), written from the values a reply already encoded as its ids, before
+    the table's column at that position.
     """
-    for name, column in zip(table.column_names, table.columns, strict=True):
+    names = table.column_names
+    for i, (name, column) in enumerate(zip(names, table.columns, strict=True)):
+        if keys is not None and i == keys[2]:
+            _add_keys(repeated.add(), keys[0], keys[1], schema)
         if name == ROW_TIMESTAMP_COLUMN:
             continue
         f = schema.field(name) if schema is not None else None
         fd = repeated.add()
-        if keys is not None and name == keys[0] and _same_keys(column, keys[1]):
-            fd.type = int(DataType.INT64)
-            fd.field_name = name
-            fd.field_id = f.field_id if f is not None else 0
-            fd.scalars.long_data.data.extend(keys[2])
-            continue
         column_to_field(
             name,
             column,
@@ -275,11 +274,21 @@ def add_fields(
             field_id=f.field_id if f is not None else 0,
             into=fd,
         )
+    if keys is not None and keys[2] >= len(names):
+        _add_keys(repeated.add(), keys[0], keys[1], schema)
 
 
-def _same_keys(column: pa.Array | pa.ChunkedArray, keys: pa.Array | pa.ChunkedArray) -> bool:
-    arr = _contiguous(column)
-    return bool(arr.type == pa.int64() and not arr.null_count and arr.equals(_contiguous(keys)))
+def _add_keys(fd: Any, name: str, values: list[int] | list[str], schema: CollectionSchema | None) -> None:
+    f = schema.field(name) if schema is not None else None
+    fd.field_name = name
+    fd.field_id = f.field_id if f is not None else 0
+    strings = f.dtype == DataType.VARCHAR if f is not None else bool(values) and isinstance(values[0], str)
+    if strings:
+        fd.type = int(DataType.VARCHAR)
+        fd.scalars.string_data.data.extend(values)
+    else:
+        fd.type = int(DataType.INT64)
+        fd.scalars.long_data.data.extend(values)
 
 
 def column_to_field(
@@ -446,14 +455,20 @@ def _bulk_values(values: pa.Array) -> list[Any]:
     return list(values.to_numpy(zero_copy_only=False).tolist())
 
 
-def ids_to_proto(ids: schema_pb2.IDs, keys: pa.Array | pa.ChunkedArray) -> list[int] | None:
-    """Primary keys (int64 or string Arrow array) into an IDs message (int_id or str_id); the int
-    keys as the list written (None for strings)."""
+def ids_to_proto(ids: schema_pb2.IDs, keys: HitKeys | pa.ChunkedArray) -> list[int] | list[str]:
+    """Primary keys (a search's hit keys, or an Arrow array) into an IDs message (int_id or str_id);
+    the keys as the list written."""
+    if isinstance(keys, np.ndarray):  # int64 hit keys: no Arrow on a search's way out
+        int_values: list[int] = keys.tolist()
+        ids.int_id.SetInParent()
+        ids.int_id.data.extend(int_values)
+        return int_values
     keys = _contiguous(keys)
     if pa.types.is_string(keys.type) or pa.types.is_large_string(keys.type):
         ids.str_id.SetInParent()
-        ids.str_id.data.extend(keys.to_pylist())
-        return None
+        str_values: list[str] = keys.to_pylist()
+        ids.str_id.data.extend(str_values)
+        return str_values
     ids.int_id.SetInParent()
     if keys.type != pa.int64():
         keys = keys.cast(pa.int64())

@@ -349,6 +349,18 @@ def response_output_fields(columns: Iterable[str], requested: Sequence[str]) -> 
     return names + dynamic_keys
 
 
+def _primary_position(columns: list[str], primary: str, reported: Sequence[str]) -> int | None:
+    """Where the primary key goes among a search result's output columns (which never hold it), or
+    None when the client did not ask for it: where it was asked, among the columns asked."""
+    if primary in reported:
+        before = set(reported[: list(reported).index(primary)])
+    elif "*" in reported:
+        before = set()
+    else:
+        return None
+    return next((i for i, c in enumerate(columns) if c not in before), len(columns))
+
+
 def search_result_to_proto(
     result: SearchResult,
     *,
@@ -370,21 +382,24 @@ def search_result_to_proto(
     data.top_k = result.top_k
     data.primary_field_name = result.primary_field
     data.topks.extend(topks)
-    int_keys = ids_to_proto(data.ids, result.ids)
+    keys = ids_to_proto(data.ids, result.ids)
     scores = np.asarray(result.scores, dtype=np.float32)
     if len(scores) <= _FEW_SCORES:  # a few floats go faster as a list than as packed bytes
         data.scores.extend(scores.tolist())
     else:
         append_fixed(data, _SCORES_FIELD, scores, np.float32)
+    reported = result.output_fields or requested_output
+    columns = result.fields.column_names
+    at = _primary_position(columns, result.primary_field, reported)
     add_fields(
         data.fields_data,
         result.fields,
         schema,
-        keys=None if int_keys is None else (result.primary_field, result.ids, int_keys),
+        keys=None if at is None else (result.primary_field, keys, at),
     )
-    data.output_fields.extend(
-        response_output_fields(result.fields.column_names, result.output_fields or requested_output)
-    )
+    if at is not None:
+        columns = [*columns[:at], result.primary_field, *columns[at:]]
+    data.output_fields.extend(response_output_fields(columns, reported))
     if result.iterator_token:
         data.search_iterator_v2_results.token = result.iterator_token
         if result.iterator_last_bound is not None:
