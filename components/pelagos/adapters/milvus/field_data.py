@@ -262,7 +262,7 @@ def add_fields(
     names = table.column_names
     for i, (name, column) in enumerate(zip(names, table.columns, strict=True)):
         if keys is not None and i == keys[2]:
-            _add_keys(repeated.add(), keys[0], keys[1], schema)
+            key_field(repeated.add(), keys[0], keys[1], schema)
         if name == ROW_TIMESTAMP_COLUMN:
             continue
         f = schema.field(name) if schema is not None else None
@@ -275,10 +275,11 @@ def add_fields(
             into=fd,
         )
     if keys is not None and keys[2] >= len(names):
-        _add_keys(repeated.add(), keys[0], keys[1], schema)
+        key_field(repeated.add(), keys[0], keys[1], schema)
 
 
-def _add_keys(fd: Any, name: str, values: list[int] | list[str], schema: CollectionSchema | None) -> None:
+def key_field(fd: Any, name: str, values: list[int] | list[str], schema: CollectionSchema | None) -> None:
+    """Fill FieldData `fd` with primary key `name` from its values (those a reply wrote as its ids)."""
     f = schema.field(name) if schema is not None else None
     fd.field_name = name
     fd.field_id = f.field_id if f is not None else 0

@@ -59,6 +59,6 @@ class ReadRPCs(RPCBase):
     ) -> milvus_pb2.SearchResults:
         schema = await self.schema_for_output(db, collection, result.fields)
         reply = milvus_pb2.SearchResults(collection_name=collection, session_ts=result.session_ts)
-        reply.status.CopyFrom(st.ok())
+        reply.status.SetInParent()  # success: code 0, error_code Success (0), as st.ok() has it
         search_result_to_proto(result, requested_output=requested, schema=schema, into=reply.results)
         return reply

@@ -37,7 +37,7 @@ import numpy as np
 import pyarrow as pa
 from pymilvus.grpc_gen import common_pb2, milvus_pb2, schema_pb2
 
-from pelagos.adapters.milvus.field_data import add_fields, ids_to_proto, table_to_fields
+from pelagos.adapters.milvus.field_data import add_fields, ids_to_proto, key_field, table_to_fields
 from pelagos.adapters.milvus.packed import append_fixed
 from pelagos.adapters.milvus.params import (
     kv_dict,
@@ -375,7 +375,8 @@ def search_result_to_proto(
         raise ValueError(
             f"inconsistent search result: {n_hits} ids, {len(result.scores)} scores, topks sum {sum(topks)}"
         )
-    if result.fields.num_columns and result.fields.num_rows != n_hits:
+    columns = result.fields.column_names
+    if columns and result.fields.num_rows != n_hits:
         raise ValueError(f"search result has {result.fields.num_rows} output rows for {n_hits} hits")
     data = schema_pb2.SearchResultData() if into is None else into
     data.num_queries = result.num_queries
@@ -389,14 +390,16 @@ def search_result_to_proto(
     else:
         append_fixed(data, _SCORES_FIELD, scores, np.float32)
     reported = result.output_fields or requested_output
-    columns = result.fields.column_names
     at = _primary_position(columns, result.primary_field, reported)
-    add_fields(
-        data.fields_data,
-        result.fields,
-        schema,
-        keys=None if at is None else (result.primary_field, keys, at),
-    )
+    if columns:
+        add_fields(
+            data.fields_data,
+            result.fields,
+            schema,
+            keys=None if at is None else (result.primary_field, keys, at),
+        )
+    elif at is not None:  # the keys alone (Arrow is not asked about an empty table)
+        key_field(data.fields_data.add(), result.primary_field, keys, schema)
     if at is not None:
         columns = [*columns[:at], result.primary_field, *columns[at:]]
     data.output_fields.extend(response_output_fields(columns, reported))
