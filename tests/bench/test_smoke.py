@@ -111,6 +111,25 @@ def test_search_cell_times_an_exact_searcher(tiny: Dataset) -> None:
     assert all(cell[k] > 0 for k in ("qps_1", "qps_8", "qps_batch"))
 
 
+def test_search_cell_reports_the_worst_recall_of_its_runs(tiny: Dataset) -> None:
+    # a searcher that turns approximate after its first batch run (as when a cache arrives): the
+    # cell must report the recall of the worse path, not the first run's
+    batches = [0]
+
+    def search(queries: np.ndarray) -> np.ndarray:
+        exact = _brute_force(tiny.vectors, queries, TINY.k)
+        if len(queries) > 1:
+            batches[0] += 1
+        if batches[0] > len(tiny.queries) // 7 + 1:  # past the first batch run: hits 2..k+1
+            return _brute_force(tiny.vectors, queries, TINY.k + 1)[:, 1:]
+        return exact
+
+    budget = Budget(budget_s=0.01, min_queries=3, repeat=2, threads=2, batch=7, warmup=1)
+    cell = search_cell(search, tiny.queries, tiny.truth, TINY.k, budget)
+    assert cell["recall"] == pytest.approx((TINY.k - 1) / TINY.k, abs=0.02)  # 0.9: one hit in ten lost
+    assert cell["recall_queries"] == TINY.nq
+
+
 def test_faiss_reference_ticks_as_planned(tiny: Dataset) -> None:
     budget = Budget(budget_s=0.01, min_queries=3, repeat=1, threads=2, batch=10, warmup=1)
     plan = Plan(TINY.n, (16, 64), (4, 16), nlist_for(TINY.n), budget)
