@@ -87,6 +87,42 @@ def test_string_primary_keys_and_auto_id(client: MilvusClient) -> None:
     client.drop_collection(auto)
 
 
+@pytest.mark.parametrize("id_type", ["int", "string"])
+def test_search_returns_the_primary_key_where_it_is_asked(client: MilvusClient, id_type: str) -> None:
+    # search results carry their keys apart from the output columns; the reply writes the key field
+    # from them, for int and string keys, on one segment and merged over sealed and growing data
+    name = unique()
+    kw: dict[str, object] = {"id_type": "string", "max_length": 16} if id_type == "string" else {}
+    client.create_collection(name, dimension=DIM, metric_type="L2", consistency_level="Strong", **kw)
+
+    def key(i: int) -> int | str:
+        return f"k{i}" if id_type == "string" else i
+
+    v = vecs(60, seed=4)
+    client.insert(name, [{"id": key(i), "vector": v[i].tolist(), "g": i % 4} for i in range(30)])
+    queries = [v[7].tolist(), v[20].tolist()]
+    alone = client.search(name, data=queries, limit=4, output_fields=["id"])
+    client.flush(name)  # the first rows sealed, the next growing: two segments to merge
+    client.insert(name, [{"id": key(i), "vector": v[i].tolist(), "g": i % 4} for i in range(30, 60)])
+    queries.append(v[40].tolist())
+    for outputs in (["id"], ["g", "id"], ["id", "g"], ["*"]):
+        res = client.search(name, data=queries, limit=4, output_fields=outputs)
+        assert [hits[0]["id"] for hits in res] == [key(7), key(20), key(40)]
+        for hits in res:
+            for hit in hits:
+                entity = hit["entity"]
+                assert entity["id"] == hit["id"]
+                if outputs != ["id"]:
+                    assert entity["g"] == int(str(hit["id"]).lstrip("k")) % 4
+    assert [[h["entity"]["id"] for h in hits] for hits in alone] == [
+        [h["id"] for h in hits] for hits in alone
+    ]
+    assert [hits[0]["id"] for hits in alone] == [key(7), key(20)]
+    plain = client.search(name, data=queries[:1], limit=2)
+    assert "id" not in plain[0][0]["entity"]  # not asked, not sent
+    client.drop_collection(name)
+
+
 def test_query_iterator_pages_through_everything(client: MilvusClient) -> None:
     name = make(client)
     client.insert(name, [{"id": i, "vector": vecs(1, i)[0].tolist()} for i in range(57)])

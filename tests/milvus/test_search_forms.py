@@ -362,7 +362,7 @@ def test_hybrid_search_fuses_two_vector_fields(data: Data, ranker: str) -> None:
         "weighted": WeightedRanker(*weights),
         "weighted_raw": WeightedRanker(*weights, norm_score=False),
     }[ranker]
-    res = data.client.hybrid_search(data.name, reqs, rank, limit=8, output_fields=["g"], offset=2)
+    res = data.client.hybrid_search(data.name, reqs, rank, limit=8, output_fields=["g", "id"], offset=2)
     sv, sw = l2(qv, data.v), ip(qw, data.w)
     sub_v = best(sv, 15, False, data.g != 2)
     sub_w = best(sw, 20, True)
@@ -390,6 +390,7 @@ def test_hybrid_search_fuses_two_vector_fields(data: Data, ranker: str) -> None:
         for h in hits:
             assert h["distance"] == pytest.approx(fused[int(h["id"])], rel=1e-4, abs=1e-6)
             assert h["entity"]["g"] == data.g[int(h["id"])]
+            assert h["entity"]["id"] == h["id"]  # the primary key, asked as an output field
 
 
 def test_hybrid_search_refuses_bad_rankers(data: Data) -> None:
