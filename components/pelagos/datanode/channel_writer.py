@@ -33,6 +33,7 @@ import numpy as np
 import pyarrow as pa
 
 from pelagos.datanode import metrics
+from pelagos.datanode.sealing import SEAL_IDLE_SECONDS, SEGMENT_MAX_BYTES
 from pelagos.interfaces.messages import MessageKind, decode
 from pelagos.interfaces.roles import ChannelCheckpoint, DeltaInfo, FlushCommit, SegmentInfo
 from pelagos.interfaces.types import CollectionInfo
@@ -52,10 +53,10 @@ IDLE_CHECKPOINT_SECONDS = 5.0
 
 @dataclass(slots=True)
 class DataNodeSettings:
-    segment_max_bytes: int = 1024 * 1024 * 1024
+    segment_max_bytes: int = SEGMENT_MAX_BYTES
     #: also seal at this many buffered rows (None: by size only)
     segment_max_rows: int | None = None
-    seal_idle_seconds: float = 600.0
+    seal_idle_seconds: float = SEAL_IDLE_SECONDS
     batch_size: int = 512
 
 

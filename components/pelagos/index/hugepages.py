@@ -19,12 +19,11 @@ Invariants:
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import logging
-import sys
 from typing import Any
 
 from pelagos.index.faiss_api import faiss
+from pelagos.observability.libc import libc_function
 
 log = logging.getLogger("pelagos.index")
 
@@ -32,15 +31,7 @@ HUGE_PAGE = 2 << 20
 MADV_HUGEPAGE = 14
 MADV_COLLAPSE = 25
 
-_madvise: Any = None
-if sys.platform.startswith("linux"):
-    try:
-        _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        _madvise = _libc.madvise
-        _madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-        _madvise.restype = ctypes.c_int
-    except (OSError, AttributeError):
-        _madvise = None
+_madvise = libc_function("madvise", [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int], ctypes.c_int)
 
 
 def advise_region(address: int, nbytes: int) -> bool:

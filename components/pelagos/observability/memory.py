@@ -16,19 +16,10 @@ Invariants:
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
-import sys
-from typing import Any
 
-_trim: Any = None
-if sys.platform.startswith("linux"):
-    try:
-        _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        _trim = _libc.malloc_trim
-        _trim.argtypes = [ctypes.c_size_t]
-        _trim.restype = ctypes.c_int
-    except (OSError, AttributeError):
-        _trim = None
+from pelagos.observability.libc import libc_function
+
+_trim = libc_function("malloc_trim", [ctypes.c_size_t], ctypes.c_int)
 
 
 def release_free_memory() -> bool:

@@ -17,6 +17,7 @@ from pelagos.coordinator.idalloc import IdAllocator
 from pelagos.coordinator.tso import TimestampOracle
 from pelagos.datanode.channel_writer import DataNodeSettings
 from pelagos.datanode.datanode import DataNode
+from pelagos.datanode.sealing import SEAL_IDLE_SECONDS, SEGMENT_MAX_BYTES
 from pelagos.index import set_max_threads
 from pelagos.indexnode.indexnode import IndexNode
 from pelagos.proxy.proxy import Proxy
@@ -35,8 +36,8 @@ log = logging.getLogger("pelagos.runtime")
 @dataclass(slots=True)
 class NodeSettings:
     shards_num: int = 1
-    segment_max_bytes: int = 1024 * 1024 * 1024
-    seal_idle_seconds: float = 600.0
+    segment_max_bytes: int = SEGMENT_MAX_BYTES
+    seal_idle_seconds: float = SEAL_IDLE_SECONDS
     time_tick_interval_ms: int = 200
     segment_max_rows: int | None = None
     #: retention of every shard channel (None: the broker's default, unlimited)

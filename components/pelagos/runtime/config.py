@@ -37,6 +37,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
+from pelagos.datanode.sealing import SEAL_IDLE_SECONDS, SEGMENT_MAX_BYTES
 from pelagos.errors import ConfigError
 from pelagos.storage.log.protocol import ChannelLimits
 
@@ -142,12 +143,16 @@ class DatasetConfig(_Section):
 
     shards_num: int = Field(1, ge=1, le=64, description="default number of shards of a new collection")
     segment_max_bytes: int = Field(
-        1024 * MiB, ge=MiB, description="seal a growing segment at this size (Milvus 2.4+ uses 1 GiB too)"
+        SEGMENT_MAX_BYTES,
+        ge=MiB,
+        description="seal a growing segment at this size (Milvus 2.4+ uses 1 GiB too)",
     )
     segment_max_rows: int | None = Field(
         None, ge=1, description="also seal at this many rows (unset: by size)"
     )
-    seal_idle_seconds: float = Field(600.0, gt=0, description="seal a growing segment idle for this long")
+    seal_idle_seconds: float = Field(
+        SEAL_IDLE_SECONDS, gt=0, description="seal a growing segment idle for this long"
+    )
     time_tick_interval_ms: int = Field(200, ge=10, le=10_000, description="interval of channel time ticks")
     max_vector_dim: int = Field(
         32768, ge=1, description="largest vector dimension a field may declare (reserved: the limit is 32768)"

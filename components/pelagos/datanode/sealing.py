@@ -1,0 +1,13 @@
+"""When the data node seals a growing segment: the defaults every configuration layer starts from.
+
+The configuration file (runtime/config.py), the in-process node settings
+(runtime/assembly.py) and the data node's own settings (channel_writer.py)
+all take their defaults from here, so they cannot drift apart.
+"""
+
+from __future__ import annotations
+
+#: seal a growing segment at this size (Milvus 2.4+ seals at 1 GiB too)
+SEGMENT_MAX_BYTES = 1 << 30
+#: seal a growing segment that received nothing for this long
+SEAL_IDLE_SECONDS = 600.0
