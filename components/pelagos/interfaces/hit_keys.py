@@ -21,6 +21,7 @@ from typing import TypeAlias
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 
 HitKeys: TypeAlias = pa.Array | npt.NDArray[np.int64]
 Ids = npt.NDArray[np.int64]
@@ -44,6 +45,11 @@ def concat_keys(parts: Sequence[HitKeys]) -> HitKeys:
 
 def take_keys(keys: HitKeys, which: Ids) -> HitKeys:
     return keys[which] if isinstance(keys, np.ndarray) else keys.take(pa.array(which))
+
+
+def key_ranks(keys: HitKeys) -> Ids:
+    """The rank of each key in ascending order (equal keys share no rank): what orders hits by key."""
+    return np.asarray(pc.rank(arrow_keys(keys), sort_keys="ascending").to_numpy(), dtype=np.int64)
 
 
 def keys_list(keys: HitKeys) -> list[int] | list[str]:

@@ -89,7 +89,7 @@ async def run_hybrid_search(host: SearchHost, request: HybridSearchRequest) -> S
     ]
     fused = fuse(lists, request.ranker, nq, request.limit, request.offset)
     tables = [r.fields for r in results]
-    if outputs.columns and any(t.num_columns for t in tables):
+    if any(t.num_columns for t in tables):
         fields = pa.concat_tables(tables, promote_options="permissive").take(pa.array(fused.source))
     else:  # nothing asked but the keys
         fields = NO_FIELDS

@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pelagos.index.kinds import MetricType
-from pelagos.interfaces.hit_keys import HitKeys, arrow_keys
+from pelagos.interfaces.hit_keys import HitKeys, arrow_keys, key_ranks
 from pelagos.interfaces.types import RankerSpec
 
 Ids = npt.NDArray[np.int64]
@@ -87,7 +87,7 @@ def fuse(lists: list[HitList], ranker: RankerSpec, nq: int, limit: int, offset: 
     uniq, first, inverse = np.unique(pair, return_index=True, return_inverse=True)
     total = np.bincount(inverse.reshape(-1), weights=contrib, minlength=len(uniq))
     q_of = qidx[first]
-    pk_rank = np.asarray(pc.rank(pks.take(pa.array(first)), sort_keys="ascending").to_numpy(), dtype=np.int64)
+    pk_rank = key_ranks(pks.take(pa.array(first)))
     order = np.lexsort((pk_rank, -total, q_of))
     q_sorted = q_of[order]
     starts = np.searchsorted(q_sorted, np.arange(nq))

@@ -270,9 +270,7 @@ async def execute(host: SearchHost, p: PreparedSearch) -> SearchResult:
         reduced = await _iterator_page(host, c, base, p, token)
     else:
         parts = await _fan_out(host, c, base)
-        reduced = reduce_topk(
-            parts, p.nq, request.limit, request.offset, p.metric, with_fields=bool(p.outputs.columns)
-        )
+        reduced = reduce_topk(parts, p.nq, request.limit, request.offset, p.metric)
     return _result(p, reduced, read_ts, token)
 
 
@@ -300,7 +298,6 @@ async def _grouped(host: SearchHost, c: CollectionInfo, base: ShardSearch, p: Pr
         request.offset,
         request.group_size,
         p.metric,
-        with_fields=bool(p.outputs.columns),
     )
 
 
@@ -319,7 +316,7 @@ async def _iterator_page(
         iterator_skip=returned,
     )
     parts = await _fan_out(host, c, page)
-    reduced = reduce_topk(parts, 1, batch, 0, p.metric, pk_order=True, with_fields=bool(p.outputs.columns))
+    reduced = reduce_topk(parts, 1, batch, 0, p.metric, pk_order=True)
     if len(reduced.scores):
         SESSIONS.advance(token, float(reduced.scores[-1]), key_at(reduced.pks, -1), len(reduced.scores))
     return reduced

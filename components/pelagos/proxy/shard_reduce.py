@@ -22,11 +22,10 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from pelagos.index.grouping import group_codes, select_groups
 from pelagos.index.kinds import MetricType
-from pelagos.interfaces.hit_keys import HitKeys, arrow_keys, concat_keys, take_keys
+from pelagos.interfaces.hit_keys import HitKeys, concat_keys, key_ranks, take_keys
 from pelagos.interfaces.roles import ShardSearchResult
 from pelagos.interfaces.types import NO_FIELDS
 
@@ -60,16 +59,12 @@ class Concatenated:
         self.scores = np.concatenate([np.asarray(p.scores, dtype=np.float32) for p in parts])
         self.pks = concat_keys([p.pks for p in parts])
 
-    def fields(self, chosen: Ids, columns: bool) -> pa.Table:
+    def fields(self, chosen: Ids) -> pa.Table:
         tables = [p.fields for p in self.parts]
-        if not columns or not any(t.num_columns for t in tables):  # nothing asked but the keys
+        if not any(t.num_columns for t in tables):  # nothing asked but (perhaps) the keys
             return NO_FIELDS
         table = pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
         return table.take(pa.array(chosen))
-
-
-def _pk_ranks(pks: HitKeys) -> Ids:
-    return np.asarray(pc.rank(arrow_keys(pks), sort_keys="ascending").to_numpy(), dtype=np.int64)
 
 
 def reduce_topk(
@@ -80,7 +75,6 @@ def reduce_topk(
     metric: MetricType,
     *,
     pk_order: bool = False,
-    with_fields: bool = True,
 ) -> Reduced:
     """Per query, hits offset .. offset + limit of the union of the shards' answers."""
     if len(parts) == 1 and offset == 0 and not pk_order:
@@ -90,12 +84,12 @@ def reduce_topk(
                 topks=np.asarray(only.topks, dtype=np.int64),
                 pks=only.pks,
                 scores=only.scores,
-                fields=only.fields if with_fields else NO_FIELDS,
+                fields=only.fields,
             )
     cat = Concatenated(parts, nq)
     keys = metric.sort_key(cat.scores)
     if pk_order:
-        order = np.lexsort((_pk_ranks(cat.pks), keys, cat.qidx))
+        order = np.lexsort((key_ranks(cat.pks), keys, cat.qidx))
     else:
         order = np.lexsort((cat.position, cat.part_of, keys, cat.qidx))
     q_sorted = cat.qidx[order]
@@ -106,7 +100,7 @@ def reduce_topk(
         topks=np.bincount(cat.qidx[chosen], minlength=nq).astype(np.int64),
         pks=take_keys(cat.pks, chosen),
         scores=cat.scores[chosen],
-        fields=cat.fields(chosen, with_fields),
+        fields=cat.fields(chosen),
     )
 
 
@@ -118,8 +112,6 @@ async def reduce_groups(
     offset: int,
     group_size: int,
     metric: MetricType,
-    *,
-    with_fields: bool = True,
 ) -> Reduced:
     """The exact grouping over every shard: `ask(shard, groups)` searches one shard."""
     wanted = limit + offset
@@ -152,7 +144,7 @@ async def reduce_groups(
         topks=np.bincount(cat.qidx[chosen], minlength=nq).astype(np.int64),
         pks=take_keys(cat.pks, chosen),
         scores=cat.scores[chosen],
-        fields=cat.fields(chosen, with_fields),
+        fields=cat.fields(chosen),
         group_values=values.take(pa.array(chosen)),
     )
 

@@ -30,7 +30,7 @@ from pelagos.index.grouping import GroupSelection, group_codes, select_groups
 from pelagos.interfaces.roles import ShardSearchResult
 from pelagos.querynode.search_context import SearchContext
 from pelagos.querynode.segment_search import SegmentHits, SegmentScope, topk_hits
-from pelagos.querynode.shard_merge import Candidates, empty_result, output_columns
+from pelagos.querynode.shard_merge import Candidates, empty_result, output_columns, output_names
 from pelagos.schema import CollectionSchema
 
 FIRST_ROUND_FACTOR = 2
@@ -92,8 +92,7 @@ async def grouped_search(
         result.unseen_bound = sel.bound
         return result
     chosen = sel.chosen
-    pk = schema.primary_field.name
-    fields = output_columns(cands, [n for n in req.output_fields if n != pk], chosen)
+    fields = output_columns(cands, output_names(req.output_fields, schema), chosen)
     return ShardSearchResult(
         topks=sel.topks,
         pks=cands.pks(chosen),

@@ -19,9 +19,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from pelagos.interfaces.hit_keys import HitKeys, arrow_keys, empty_keys, take_keys
+from pelagos.interfaces.hit_keys import HitKeys, empty_keys, key_ranks, take_keys
 from pelagos.interfaces.roles import ShardSearchResult
 from pelagos.interfaces.types import NO_FIELDS
 from pelagos.querynode.search_context import SearchContext
@@ -118,18 +117,14 @@ def empty_columns(schema: CollectionSchema, columns: list[str]) -> pa.Table:
     return pa.table({c: pa.array([], target.field(c).type) for c in columns})
 
 
-def pk_ranks(pks: pa.Array) -> npt.NDArray[np.int64]:
-    """The rank of each primary key in ascending order (equal keys share no rank)."""
-    return np.asarray(pc.rank(pks, sort_keys="ascending").to_numpy(), dtype=np.int64)
-
-
-def _columns(names: list[str], schema: CollectionSchema) -> list[str]:
+def output_names(names: list[str], schema: CollectionSchema) -> list[str]:
+    """The output columns a shard gathers for `names`: all but the primary key (that is the keys)."""
     pk = schema.primary_field.name
     return [n for n in names if n != pk]
 
 
 def empty_result(ctx: SearchContext, schema: CollectionSchema, pk_type: pa.DataType) -> ShardSearchResult:
-    names = _columns(ctx.req.output_fields, schema)
+    names = output_names(ctx.req.output_fields, schema)
     return ShardSearchResult(
         topks=np.zeros(ctx.nq, np.int64),
         pks=empty_keys(pk_type),
@@ -161,7 +156,7 @@ def one_segment_topk(
     seg = scope.seg
     numbers = seg.pk_numbers
     pks = numbers[rows] if numbers is not None else seg.pks.take(pa.array(rows))
-    names = _columns(ctx.req.output_fields, schema)
+    names = output_names(ctx.req.output_fields, schema)
     fields = gather([scope], np.zeros(len(rows), np.int64), rows, names) if names else NO_FIELDS
     return ShardSearchResult(
         topks=topks, pks=pks, scores=hit_scores.astype(np.float32, copy=False), fields=fields
@@ -183,12 +178,12 @@ def merge_topk(
                 topks=topks,
                 pks=pks,
                 scores=cands.scores.astype(np.float32, copy=False),
-                fields=output_columns(cands, _columns(ctx.req.output_fields, schema), None),
+                fields=output_columns(cands, output_names(ctx.req.output_fields, schema), None),
             )
     all_pks: HitKeys | None = None
     if ctx.is_iterator:
         all_pks = cands.pks()
-        order = np.lexsort((pk_ranks(arrow_keys(all_pks)), keys, cands.qidx))
+        order = np.lexsort((key_ranks(all_pks), keys, cands.qidx))
     else:
         order = np.lexsort((cands.rows, cands.seg_of, keys, cands.qidx))
     q_sorted = cands.qidx[order]
@@ -200,7 +195,7 @@ def merge_topk(
         topks=topks,
         pks=take_keys(all_pks, chosen) if all_pks is not None else cands.pks(chosen),
         scores=cands.scores[chosen].astype(np.float32),
-        fields=output_columns(cands, _columns(ctx.req.output_fields, schema), chosen),
+        fields=output_columns(cands, output_names(ctx.req.output_fields, schema), chosen),
     )
 
 
