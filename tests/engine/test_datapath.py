@@ -18,7 +18,9 @@ from pelagos.runtime.assembly import Node, NodeSettings
 from pelagos.runtime.servers.etcd import EtcdServer
 from pelagos.runtime.servers.nats import NatsServer
 from pelagos.schema import CollectionSchema, DataType, FieldSchema
-from pelagos.schema.arrow import vector_column
+from pelagos.schema.arrow import vector_column, vectors_of
+from pelagos.segments import SealedSegmentData
+from pelagos.segments.manifest import SegmentManifest
 from pelagos.storage.log.jetstream import JetStreamLogBroker
 from pelagos.storage.log.protocol import ChannelLimits
 from pelagos.storage.meta.etcd import EtcdMetaStore
@@ -121,6 +123,80 @@ async def test_insert_query_search_growing_then_sealed(engine_node: Node) -> Non
     )
     assert keys_list(s2.ids) == keys_list(s.ids)
     np.testing.assert_allclose(s2.scores, s.scores, rtol=1e-5)
+
+
+async def flushed(node: Node, name: str) -> None:
+    """Flush `name` and wait until the query node serves only sealed segments."""
+    info = (await node.proxy.flush("default", [name]))[0]
+    while not await node.proxy.flush_state("default", name, info.flush_ts):
+        await asyncio.sleep(0.02)
+    for _ in range(200):
+        if all(
+            not ch.growing_view() for ch in node.querynode._channels.values() if name in ch.collection.name
+        ):
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("the query node kept growing data after the flush")
+
+
+async def test_sealed_segments_in_locality_order_keep_rows_whole(engine_node: Node) -> None:
+    """The fixture writes segments of 64 KiB of vectors and more in locality order: the files hold
+    the rows permuted, every row whole, and search, query, get and delete answer as before."""
+    p = engine_node.proxy
+    name = unique_name()
+    await make_loaded(engine_node, name)
+    ids = np.arange(1, 6001)  # 192 KB of vectors over 2 shards: both segments reordered
+    table, vecs = rows(ids, seed=3)
+    await p.insert("default", name, None, table)
+    await flushed(engine_node, name)
+    c = await p.describe_collection("default", name)
+    segs = await engine_node.coordinator.segments(c.collection_id)
+    seen: list[np.ndarray] = []
+    for seg in segs:
+        manifest = SegmentManifest.decode(await engine_node.objects.get(seg.manifest_key))
+        data = await SealedSegmentData.load(manifest, engine_node.objects.get)
+        pks = data.table.column("id").to_numpy()
+        assert len(pks) * DIM * 4 >= 64 * 1024
+        assert not np.array_equal(pks, np.sort(pks))  # not in insertion order
+        np.testing.assert_array_equal(
+            vectors_of(data.table.column("vec"), DataType.FLOAT_VECTOR, DIM), vecs[pks - 1]
+        )
+        assert data.table.column("tag").to_pylist() == [f"t{i % 5}" for i in pks]
+        assert data.table.column("n").to_numpy().tolist() == (pks % 7).tolist()
+        seen.append(pks)
+    assert np.array_equal(np.sort(np.concatenate(seen)), ids)
+    # exact search (no index: brute force over the sealed rows) finds what numpy finds
+    queries = vecs[[5, 500, 5000]] + 0.01
+    s = await p.search(
+        SearchRequest(
+            db="default", collection=name, vectors=queries, limit=5, metric_type="L2", options=STRONG
+        )
+    )
+    d = ((queries[:, None, :] - vecs[None, :, :]) ** 2).sum(-1)
+    assert keys_list(s.ids) == (np.argsort(d, axis=1)[:, :5] + 1).reshape(-1).tolist()
+    got = await p.query(
+        QueryRequest(
+            db="default",
+            collection=name,
+            filter="id in [7, 4242, 6000]",
+            output_fields=["vec", "n"],
+            options=STRONG,
+        )
+    )
+    by_id = dict(zip(got.table.column("id").to_pylist(), range(got.table.num_rows), strict=True))
+    assert sorted(by_id) == [7, 4242, 6000]
+    got_vecs = vectors_of(got.table.column("vec"), DataType.FLOAT_VECTOR, DIM)
+    for pk, i in by_id.items():
+        np.testing.assert_array_equal(got_vecs[i], vecs[pk - 1])
+        assert got.table.column("n")[i].as_py() == pk % 7
+    assert (await p.delete("default", name, None, "id in [6, 501, 5001]")).delete_count == 3
+    assert await count(engine_node, name) == 5997
+    s2 = await p.search(
+        SearchRequest(
+            db="default", collection=name, vectors=queries, limit=5, metric_type="L2", options=STRONG
+        )
+    )
+    assert not {6, 501, 5001} & set(keys_list(s2.ids))
 
 
 async def test_delete_and_upsert_apply_across_growing_and_sealed(engine_node: Node) -> None:

@@ -31,6 +31,7 @@ def test_defaults() -> None:
     assert config.dataset.shards_num == 1
     assert config.dataset.segment_max_bytes == 1024 * 1024 * 1024
     assert config.dataset.seal_idle_seconds == 600
+    assert config.dataset.locality_order_min_bytes == 8 * 1024 * 1024
     assert config.dataset.time_tick_interval_ms == 200
     assert config.query.max_topk == 16384
     assert config.logging.level == "INFO"
@@ -181,6 +182,11 @@ def test_config_is_immutable() -> None:
 def test_empty_env_value_unsets_an_optional_key() -> None:
     assert load_config(env={"PELAGOS_LOG__NATS_PORT": ""}).log.nats_port is None
     assert load_config(env={"PELAGOS_LOG__NATS_PORT": "4333"}).log.nats_port == 4333
+    # unset: sealed segments keep their insertion order
+    assert (
+        load_config(env={"PELAGOS_DATASET__LOCALITY_ORDER_MIN_BYTES": ""}).dataset.locality_order_min_bytes
+        is None
+    )
     with pytest.raises(ConfigError, match=r"'server\.port'"):
         load_config(env={"PELAGOS_SERVER__PORT": ""})
 

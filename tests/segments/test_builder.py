@@ -54,6 +54,18 @@ def test_the_reservation_grows_past_its_size() -> None:
     assert np.array_equal(flat, np.arange(400, dtype=np.float32))
 
 
+def test_release_empties_the_builder_and_tables_given_out_keep_their_rows() -> None:
+    b = SegmentBuilder(max_bytes=1 << 20)
+    b.append(message(0, 20))
+    given = b.table()
+    b.release()
+    assert b.num_rows == 0 and b.nbytes == 0 and b.table().num_rows == 0
+    gc.collect()
+    assert given.equals(message(0, 20).combine_chunks())
+    b.append(message(100, 3))  # usable again, with a fresh schema
+    assert b.table().column("pk").to_pylist() == [100, 101, 102]
+
+
 def test_messages_are_not_kept_alive() -> None:
     b = SegmentBuilder(max_bytes=1 << 20)
     m = message(0, 50)

@@ -33,7 +33,8 @@ import numpy as np
 import pyarrow as pa
 
 from pelagos.datanode import metrics
-from pelagos.datanode.sealing import SEAL_IDLE_SECONDS, SEGMENT_MAX_BYTES
+from pelagos.datanode.locality import in_locality_order
+from pelagos.datanode.sealing import LOCALITY_MIN_BYTES, SEAL_IDLE_SECONDS, SEGMENT_MAX_BYTES
 from pelagos.interfaces.messages import MessageKind, decode
 from pelagos.interfaces.roles import ChannelCheckpoint, DeltaInfo, FlushCommit, SegmentInfo
 from pelagos.interfaces.types import CollectionInfo
@@ -58,6 +59,8 @@ class DataNodeSettings:
     segment_max_rows: int | None = None
     seal_idle_seconds: float = SEAL_IDLE_SECONDS
     batch_size: int = 512
+    #: write a sealed segment in locality order once its vectors reach this size (None: never)
+    locality_min_bytes: int | None = LOCALITY_MIN_BYTES
 
 
 @dataclass
@@ -200,6 +203,20 @@ class ChannelWriter:
         scratch = tempfile.TemporaryDirectory(prefix="pelagos-segment-")
         for partition_id, builder in buffer.partitions.items():
             table = builder.table()
+            ordering = time.monotonic()
+            ordered = await asyncio.to_thread(
+                in_locality_order, table, schema, self._settings.locality_min_bytes
+            )
+            if ordered is not table:
+                table = ordered
+                builder.release()  # the ordered copy is the segment now
+                metrics.LOCALITY_ORDERED_ROWS.inc(table.num_rows)
+                log.info(
+                    "channel %s: %d rows put in locality order in %.2fs",
+                    self.channel,
+                    table.num_rows,
+                    time.monotonic() - ordering,
+                )
             segment_id = await self._allocate_ids(1)
             directory = Path(scratch.name) / str(segment_id)
             directory.mkdir()

@@ -11,3 +11,6 @@ from __future__ import annotations
 SEGMENT_MAX_BYTES = 1 << 30
 #: seal a growing segment that received nothing for this long
 SEAL_IDLE_SECONDS = 600.0
+#: write a sealed segment in locality order (datanode/locality.py) once its vectors reach this size:
+#: a smaller one sits in cache anyway
+LOCALITY_MIN_BYTES = 8 << 20

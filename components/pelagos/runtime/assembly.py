@@ -17,7 +17,7 @@ from pelagos.coordinator.idalloc import IdAllocator
 from pelagos.coordinator.tso import TimestampOracle
 from pelagos.datanode.channel_writer import DataNodeSettings
 from pelagos.datanode.datanode import DataNode
-from pelagos.datanode.sealing import SEAL_IDLE_SECONDS, SEGMENT_MAX_BYTES
+from pelagos.datanode.sealing import LOCALITY_MIN_BYTES, SEAL_IDLE_SECONDS, SEGMENT_MAX_BYTES
 from pelagos.index import set_max_threads
 from pelagos.indexnode.indexnode import IndexNode
 from pelagos.proxy.proxy import Proxy
@@ -38,6 +38,7 @@ class NodeSettings:
     shards_num: int = 1
     segment_max_bytes: int = SEGMENT_MAX_BYTES
     seal_idle_seconds: float = SEAL_IDLE_SECONDS
+    locality_min_bytes: int | None = LOCALITY_MIN_BYTES
     time_tick_interval_ms: int = 200
     segment_max_rows: int | None = None
     #: retention of every shard channel (None: the broker's default, unlimited)
@@ -85,6 +86,7 @@ class Node:
                 segment_max_bytes=self.settings.segment_max_bytes,
                 segment_max_rows=self.settings.segment_max_rows,
                 seal_idle_seconds=self.settings.seal_idle_seconds,
+                locality_min_bytes=self.settings.locality_min_bytes,
             ),
         )
         self.querynode = QueryNode(
@@ -144,6 +146,7 @@ class ServingNode:
                 shards_num=cfg.dataset.shards_num,
                 segment_max_bytes=cfg.dataset.segment_max_bytes,
                 seal_idle_seconds=cfg.dataset.seal_idle_seconds,
+                locality_min_bytes=cfg.dataset.locality_order_min_bytes,
                 time_tick_interval_ms=cfg.dataset.time_tick_interval_ms,
                 segment_max_rows=cfg.dataset.segment_max_rows,
                 channel_limits=cfg.log.retention.as_limits(),

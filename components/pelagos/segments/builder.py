@@ -114,6 +114,14 @@ class SegmentBuilder:
         self.num_rows += table.num_rows
         self.nbytes += table.nbytes
 
+    def release(self) -> None:
+        """Drop the rows (tables given out before keep theirs alive); the builder is empty after."""
+        self._matrices.clear()
+        self._chunks.clear()
+        self._schema = None
+        self.num_rows = 0
+        self.nbytes = 0
+
     def table(self) -> pa.Table:
         if self._schema is None:
             return pa.table({})
