@@ -31,7 +31,7 @@ def test_defaults() -> None:
     assert config.dataset.shards_num == 1
     assert config.dataset.segment_max_bytes == 1024 * 1024 * 1024
     assert config.dataset.seal_idle_seconds == 600
-    assert config.dataset.locality_order_min_bytes == 8 * 1024 * 1024
+    assert config.dataset.locality_order_min_bytes == 64 * 1024 * 1024
     assert config.dataset.time_tick_interval_ms == 200
     assert config.query.max_topk == 16384
     assert config.logging.level == "INFO"

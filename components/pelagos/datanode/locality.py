@@ -3,17 +3,22 @@ are close in memory.
 
 Why: an HNSW search reads a few hundred to a few thousand rows per query, each a jump to another
 part of the vector matrix and the graph. When the rows it reads sit together, the same pages and
-cache neighbourhoods serve them. Measured with faiss HNSW (M=16, efConstruction=200) on the bench
-data set (bench/README.md), one query at a time with other work between queries, as a server runs:
+cache neighbourhoods serve them. Measured with faiss HNSW (M=16, efConstruction=200) built over
+the bench data set (bench/README.md) in each order, one query at a time with other work between
+queries, as a server runs (per query, in place / back to back; recall@10):
 
-    1M x 128, ef=128   insertion order 530-590 us per query   locality order 355-380 us  (-35 %)
-    1M x 128, ef=64                    355 us                                245 us
-    100k x 128, ef=64                  ~200 us                               ~185 us
+                      insertion order                locality order
+    1M x 128, ef=128  530-590 / 410-424 us, 0.982    420 / 353 us, 0.986
+    1M x 128, ef=64   355 / 258 us, 0.941            281 / 221 us, 0.937
+    100k x 128, ef=64 226 / 137 us, 0.952            214 / 136 us, 0.961
 
-with the same recall (the graph is the same up to the order of its nodes). Indexes are built from
-a segment's rows in row order, and a loaded HNSW or FLAT index serves the segment's vectors
-(VectorIndex.raw_vectors), so the order has to be the segment's own: ids stay row offsets
-everywhere.
+(The same graph permuted after the build, rows sorted purely by region, was faster still at 1M,
+355 us at ef=128, but permuting a built index copies all of it, and building over rows sorted
+purely by region loses recall, see below.)
+
+Indexes are built from a segment's rows in row order, and a loaded HNSW or FLAT index serves the
+segment's vectors (VectorIndex.raw_vectors), so the order has to be the segment's own: ids stay
+row offsets everywhere.
 
 Order: a seeded sample of `SKELETON_FRACTION` of the rows first, in row order, then every other row
 grouped by its nearest k-means centroid (about sqrt(rows) centroids, trained on a seeded sample),
@@ -25,7 +30,7 @@ skeleton first; ef=64: 0.952, 0.951, 0.961).
 Invariants:
 - `locality_order` is a permutation of range(n) (new row i is old row order[i]), deterministic for
   the same vectors; None when it would not pay (vector bytes under `min_bytes`, too few rows)
-  (the data node's default is datanode/sealing.LOCALITY_MIN_BYTES, 8 MiB);
+  (the data node's default is datanode/sealing.LOCALITY_MIN_BYTES, 64 MiB);
 - `reordered` takes every column by the same order (a vector column by a numpy gather: one copy
   of that column while it is made); nulls, types and the schema are kept;
 - rows of other vector fields follow the first float vector field's order.

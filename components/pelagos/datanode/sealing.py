@@ -11,6 +11,7 @@ from __future__ import annotations
 SEGMENT_MAX_BYTES = 1 << 30
 #: seal a growing segment that received nothing for this long
 SEAL_IDLE_SECONDS = 600.0
-#: write a sealed segment in locality order (datanode/locality.py) once its vectors reach this size:
-#: a smaller one sits in cache anyway
-LOCALITY_MIN_BYTES = 8 << 20
+#: write a sealed segment in locality order (datanode/locality.py) once its vectors reach this size.
+#: Smaller ones sit in a server's last-level cache: at 100k x 128 (51 MB) the order changed HNSW
+#: search time by less than this machine's noise, where at 1M x 128 (512 MB) it saved a fifth
+LOCALITY_MIN_BYTES = 64 << 20
