@@ -11,6 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from pelagos.datanode import channel_writer
 from pelagos.errors import CollectionNotFoundError, CollectionNotLoadedError, InvalidArgumentError
 from pelagos.interfaces.hit_keys import keys_list
 from pelagos.interfaces.types import ConsistencyLevel, LoadState, QueryRequest, ReadOptions, SearchRequest
@@ -139,6 +140,16 @@ async def flushed(node: Node, name: str) -> None:
     raise AssertionError("the query node kept growing data after the flush")
 
 
+async def sealed(node: Node, name: str) -> list[SealedSegmentData]:
+    """Every sealed segment of `name`, read back from the object store."""
+    c = await node.proxy.describe_collection("default", name)
+    out = []
+    for seg in await node.coordinator.segments(c.collection_id):
+        manifest = SegmentManifest.decode(await node.objects.get(seg.manifest_key))
+        out.append(await SealedSegmentData.load(manifest, node.objects.get))
+    return out
+
+
 async def test_sealed_segments_in_locality_order_keep_rows_whole(engine_node: Node) -> None:
     """The fixture writes segments of 64 KiB of vectors and more in locality order: the files hold
     the rows permuted, every row whole, and search, query, get and delete answer as before."""
@@ -149,12 +160,8 @@ async def test_sealed_segments_in_locality_order_keep_rows_whole(engine_node: No
     table, vecs = rows(ids, seed=3)
     await p.insert("default", name, None, table)
     await flushed(engine_node, name)
-    c = await p.describe_collection("default", name)
-    segs = await engine_node.coordinator.segments(c.collection_id)
     seen: list[np.ndarray] = []
-    for seg in segs:
-        manifest = SegmentManifest.decode(await engine_node.objects.get(seg.manifest_key))
-        data = await SealedSegmentData.load(manifest, engine_node.objects.get)
+    for data in await sealed(engine_node, name):
         pks = data.table.column("id").to_numpy()
         assert len(pks) * DIM * 4 >= 64 * 1024
         assert not np.array_equal(pks, np.sort(pks))  # not in insertion order
@@ -197,6 +204,29 @@ async def test_sealed_segments_in_locality_order_keep_rows_whole(engine_node: No
         )
     )
     assert not {6, 501, 5001} & set(keys_list(s2.ids))
+
+
+async def test_a_failed_locality_order_seals_in_insertion_order(
+    engine_node: Node, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_: object) -> pa.Table:
+        raise RuntimeError("k-means failed")
+
+    monkeypatch.setattr(channel_writer, "in_locality_order", broken)
+    name = unique_name()
+    await make_loaded(engine_node, name)
+    table, vecs = rows(np.arange(1, 6001), seed=4)
+    await engine_node.proxy.insert("default", name, None, table)
+    await flushed(engine_node, name)
+    segments = await sealed(engine_node, name)
+    assert sum(s.table.num_rows for s in segments) == 6000
+    for data in segments:
+        pks = data.table.column("id").to_numpy()
+        assert np.array_equal(pks, np.sort(pks))
+        np.testing.assert_array_equal(
+            vectors_of(data.table.column("vec"), DataType.FLOAT_VECTOR, DIM), vecs[pks - 1]
+        )
+    assert await count(engine_node, name) == 6000
 
 
 async def test_delete_and_upsert_apply_across_growing_and_sealed(engine_node: Node) -> None:

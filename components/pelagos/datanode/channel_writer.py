@@ -191,6 +191,31 @@ class ChannelWriter:
             and time.monotonic() - self._last_commit >= IDLE_CHECKPOINT_SECONDS
         )
 
+    async def _ordered(self, builder: SegmentBuilder) -> pa.Table:
+        """The builder's rows, in locality order when it pays (datanode/locality.py). The order only
+        speeds searches up: if making it fails, the segment keeps its insertion order."""
+        table = builder.table()
+        started = time.monotonic()
+        try:
+            ordered = await asyncio.to_thread(
+                in_locality_order, table, self.collection.schema, self._settings.locality_min_bytes
+            )
+        except Exception:
+            log.exception(
+                "channel %s: no locality order; the segment keeps its insertion order", self.channel
+            )
+            return table
+        if ordered is not table:
+            builder.release()  # the ordered copy is the segment now
+            metrics.LOCALITY_ORDERED_ROWS.inc(ordered.num_rows)
+            log.info(
+                "channel %s: %d rows put in locality order in %.2fs",
+                self.channel,
+                ordered.num_rows,
+                time.monotonic() - started,
+            )
+        return ordered
+
     async def flush(self) -> None:
         """Persist everything buffered and commit the checkpoint."""
         started = time.monotonic()
@@ -202,21 +227,7 @@ class ChannelWriter:
         uploads: list[Awaitable[None]] = []
         scratch = tempfile.TemporaryDirectory(prefix="pelagos-segment-")
         for partition_id, builder in buffer.partitions.items():
-            table = builder.table()
-            ordering = time.monotonic()
-            ordered = await asyncio.to_thread(
-                in_locality_order, table, schema, self._settings.locality_min_bytes
-            )
-            if ordered is not table:
-                table = ordered
-                builder.release()  # the ordered copy is the segment now
-                metrics.LOCALITY_ORDERED_ROWS.inc(table.num_rows)
-                log.info(
-                    "channel %s: %d rows put in locality order in %.2fs",
-                    self.channel,
-                    table.num_rows,
-                    time.monotonic() - ordering,
-                )
+            table = await self._ordered(builder)
             segment_id = await self._allocate_ids(1)
             directory = Path(scratch.name) / str(segment_id)
             directory.mkdir()
