@@ -12,9 +12,18 @@ queries, as a server runs (per query, in place / back to back; recall@10):
     1M x 128, ef=64   355 / 258 us, 0.941            281 / 221 us, 0.937
     100k x 128, ef=64 226 / 137 us, 0.952            214 / 136 us, 0.961
 
+Through the server (pymilvus, ef=128, alternating restarts on the same two 1M data directories, 3
+rounds): 1,493-1,558 searches/s from 8 client threads in insertion order, 1,690-1,735 in locality
+order (+12 %); from one thread 826-840 and 827-922 (the client's share of each call dilutes it).
+
 (The same graph permuted after the build, rows sorted purely by region, was faster still at 1M,
 355 us at ef=128, but permuting a built index copies all of it, and building over rows sorted
 purely by region loses recall, see below.)
+
+Cost, at 1M x 128 on 2 cores: 6.7 s when the segment is sealed (k-means on 64k rows, assigning
+every row, the gather), flush 3.2 -> 9.6 s, ingest-to-searchable 283 -> 286 s (the HNSW build over
+ordered rows was no slower); the gathered copy of the vector column exists next to the buffered
+one for a moment (peak RSS after the HNSW load 1,387 -> 1,445 MiB).
 
 Indexes are built from a segment's rows in row order, and a loaded HNSW or FLAT index serves the
 segment's vectors (VectorIndex.raw_vectors), so the order has to be the segment's own: ids stay

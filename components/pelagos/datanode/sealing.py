@@ -13,5 +13,6 @@ SEGMENT_MAX_BYTES = 1 << 30
 SEAL_IDLE_SECONDS = 600.0
 #: write a sealed segment in locality order (datanode/locality.py) once its vectors reach this size.
 #: Smaller ones sit in a server's last-level cache: at 100k x 128 (51 MB) the order changed HNSW
-#: search time by less than this machine's noise, where at 1M x 128 (512 MB) it saved a fifth
+#: search time by less than this machine's noise; at 1M x 128 (512 MB) faiss needed a sixth less
+#: time per query and the server answered 12% more searches/s from 8 clients
 LOCALITY_MIN_BYTES = 64 << 20
