@@ -59,9 +59,17 @@ def test_order_is_a_deterministic_permutation_with_the_skeleton_first_then_group
     assert set(label[head].tolist()) == {0, 1, 2, 3}  # a sample of every region
     # the rest, grouped: k-means groups never mix blobs, so the blob changes along it at most once
     # per group (in insertion order it changes at every row), and row order restarts only there
-    groups = centroid_count(len(vecs))
+    groups = centroid_count(len(vecs), DIM)
     assert 1 + np.count_nonzero(np.diff(label[rest])) <= groups
     assert 1 + np.count_nonzero(np.diff(rest) < 0) <= groups
+
+
+def test_groups_grow_as_sqrt_of_rows_within_a_work_budget() -> None:
+    assert centroid_count(10_000, 128) == 100
+    assert centroid_count(1_000_000, 128) == 1_000
+    assert centroid_count(64_000_000, 4) == 1_073  # 2^38 multiply-adds / (64M * 4)
+    assert centroid_count(1 << 40, 1) == 1  # beyond the budget even for 2 groups: no order
+    assert centroid_count(1, 8) == 1
 
 
 def test_no_order_where_it_would_not_pay() -> None:

@@ -65,19 +65,24 @@ SKELETON_FRACTION = 0.25
 POINTS_PER_CENTROID = 64
 KMEANS_ITERATIONS = 8
 MAX_CENTROIDS = 4096
+#: at most this many multiply-adds to assign every row to a centroid (rows * centroids * dim): a
+#: 1M x 128 segment gets its sqrt(n) = 1,000 centroids (k-means and assignment ~3 s here), a 1 GiB
+#: segment of 4-d rows (67M of them) 1,024 instead of 4,096
+ASSIGN_BUDGET = 1 << 38
 #: the seed of the skeleton and training samples and of k-means
 ORDER_SEED = 20261203
 
 
-def centroid_count(n: int) -> int:
-    return max(1, min(MAX_CENTROIDS, round(math.sqrt(n))))
+def centroid_count(n: int, dim: int) -> int:
+    """About sqrt(n) groups, fewer when assigning the rows would cost more than ASSIGN_BUDGET."""
+    return max(1, min(MAX_CENTROIDS, round(math.sqrt(n)), ASSIGN_BUDGET // max(1, n * dim)))
 
 
 def locality_order(vectors: npt.NDArray[np.float32], min_bytes: int) -> npt.NDArray[np.int64] | None:
     """The locality order of the rows of `vectors` (n, dim) float32, or None to keep them as they
     are (fewer than `min_bytes` of vectors, or too few rows to group)."""
     n, dim = vectors.shape
-    k = centroid_count(n)
+    k = centroid_count(n, dim)
     if vectors.nbytes < min_bytes or k < 2 or n < 4 * k:
         return None
     rng = np.random.default_rng(ORDER_SEED)
