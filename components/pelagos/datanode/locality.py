@@ -55,9 +55,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pelagos.index.faiss_api import faiss
+from pelagos.index.float_index import training_rows
 from pelagos.index.threads import faiss_threads, threads_for_build
 from pelagos.schema.arrow import vectors_of
-from pelagos.schema.types import CollectionSchema, DataType
+from pelagos.schema.types import CollectionSchema, DataType, FieldSchema
 
 #: the share of rows, drawn at random, that come first and keep the HNSW graph well connected
 SKELETON_FRACTION = 0.25
@@ -69,7 +70,7 @@ MAX_CENTROIDS = 4096
 #: 1M x 128 segment gets its sqrt(n) = 1,000 centroids (k-means and assignment ~3 s here), a 1 GiB
 #: segment of 4-d rows (67M of them) 1,024 instead of 4,096
 ASSIGN_BUDGET = 1 << 38
-#: the seed of the skeleton and training samples and of k-means
+#: the seed of the skeleton sample and of k-means (the training sample is index/float_index's)
 ORDER_SEED = 20261203
 
 
@@ -85,8 +86,7 @@ def locality_order(vectors: npt.NDArray[np.float32], min_bytes: int) -> npt.NDAr
     k = centroid_count(n, dim)
     if vectors.nbytes < min_bytes or k < 2 or n < 4 * k:
         return None
-    rng = np.random.default_rng(ORDER_SEED)
-    train = vectors[np.sort(rng.choice(n, min(n, POINTS_PER_CENTROID * k), replace=False))]
+    train = training_rows(vectors, POINTS_PER_CENTROID * k)
     if not np.isfinite(train).all():
         return None  # the data node seals what it was given; the index build reports bad rows
     with faiss_threads(threads_for_build(n, dim)):
@@ -102,17 +102,17 @@ def locality_order(vectors: npt.NDArray[np.float32], min_bytes: int) -> npt.NDAr
         _, assign = kmeans.index.search(np.ascontiguousarray(vectors), 1)
     group = assign.ravel().astype(np.int64)
     skeleton = np.zeros(n, dtype=bool)
-    skeleton[rng.choice(n, int(n * SKELETON_FRACTION), replace=False)] = True
+    skeleton[np.random.default_rng(ORDER_SEED).choice(n, int(n * SKELETON_FRACTION), replace=False)] = True
     # the skeleton sorts first (group -1), in row order; the rest by group, in row order within one
     group[skeleton] = -1
     return np.argsort(group, kind="stable").astype(np.int64)
 
 
-def order_field(schema: CollectionSchema) -> str | None:
+def order_field(schema: CollectionSchema) -> FieldSchema | None:
     """The vector field whose rows decide the order: the first float vector field."""
     for f in schema.fields:
         if f.dtype == DataType.FLOAT_VECTOR and f.dim is not None:
-            return f.name
+            return f
     return None
 
 
@@ -135,12 +135,11 @@ def reordered(table: pa.Table, order: npt.NDArray[np.int64]) -> pa.Table:
 def in_locality_order(table: pa.Table, schema: CollectionSchema, min_bytes: int | None) -> pa.Table:
     """`table` (the rows of a segment about to be sealed) in locality order; as it is when the order
     is off (`min_bytes` None), there is no float vector field, it holds nulls, or it is small."""
-    name = order_field(schema)
-    if min_bytes is None or name is None or name not in table.column_names:
+    f = order_field(schema)
+    if min_bytes is None or f is None or f.dim is None or f.name not in table.column_names:
         return table
-    column = table.column(name)
-    f = schema.field(name)
-    if column.null_count or f is None or f.dim is None:
+    column = table.column(f.name)
+    if column.null_count:
         return table
     order = locality_order(vectors_of(column, f.dtype, f.dim), min_bytes)
     return table if order is None else reordered(table, order)
