@@ -91,7 +91,10 @@ def _standalone(args: argparse.Namespace) -> int:
     # SIGINT sent during the imports below would be lost and the launcher would run on.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     from pelagos.observability.logging import setup_logging
+    from pelagos.observability.memory import reuse_freed_buffers
     from pelagos.runtime.standalone import Standalone
+
+    reuse_freed_buffers()
 
     config = _load(args)
     setup_logging(config.logging.level)
