@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 from pathlib import Path
 
 import pytest
@@ -64,3 +66,49 @@ async def test_reopen_sees_objects(tmp_path: Path) -> None:
     await first.close()
     second = LocalObjectStore(tmp_path / "store")
     assert await second.get("k/1") == b"persisted"
+
+
+async def test_put_file_and_get_file_share_the_file_instead_of_copying(
+    local_store: LocalObjectStore, tmp_path: Path
+) -> None:
+    source = tmp_path / "segment"
+    source.write_bytes(b"columns" * 1000)
+    await local_store.put_file("s/cols", source)
+    stored = local_store.root / "s" / "cols"
+    assert stored.stat().st_ino == source.stat().st_ino  # one file, two names: no copy
+    source.unlink()  # what a data node does with its scratch file after the upload
+    assert await local_store.get("s/cols") == b"columns" * 1000
+
+    download = tmp_path / "down" / "cols"
+    await local_store.get_file("s/cols", download)
+    assert download.stat().st_ino == stored.stat().st_ino
+    # a later put replaces the object whole: the file downloaded before keeps what it had
+    await local_store.put("s/cols", b"new")
+    assert download.read_bytes() == b"columns" * 1000
+    assert await local_store.get("s/cols") == b"new"
+    download.unlink()
+    assert await local_store.get("s/cols") == b"new"
+
+
+async def test_files_are_copied_where_they_cannot_be_linked(
+    local_store: LocalObjectStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def cross_device(src: object, dst: object) -> None:
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "link", cross_device)  # as from a tmpfs scratch dir to a disk store
+    source = tmp_path / "index"
+    source.write_bytes(b"graph")
+    await local_store.put_file("i/x", source)
+    assert (local_store.root / "i" / "x").stat().st_ino != source.stat().st_ino
+    download = tmp_path / "x"
+    await local_store.get_file("i/x", download)
+    assert download.read_bytes() == b"graph"
+    assert download.stat().st_ino != (local_store.root / "i" / "x").stat().st_ino
+    assert sorted(p.name for p in (local_store.root / "i").iterdir()) == ["x"]
+
+
+async def test_put_file_of_a_missing_file_names_it(local_store: LocalObjectStore, tmp_path: Path) -> None:
+    with pytest.raises(ObjectStoreError, match="does not exist"):
+        await local_store.put_file("m/x", tmp_path / "gone")
+    assert await local_store.list() == []

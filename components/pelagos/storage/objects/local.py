@@ -17,6 +17,14 @@ Invariants:
   delete of a missing key does nothing;
 - list is recursive, sorted by key, by string prefix as in S3, and never
   shows temporary files (a crash can leave some behind; they are inert);
+- put_file and get_file share the file's storage with the object (a hard
+  link) where both are on one file system, and copy it otherwise: an object
+  file is never written after its put (a put replaces it whole), so a file
+  handed to put_file or received from get_file may be read, renamed or
+  deleted, never written into. A copy costs a fresh page-cache page per
+  4 KiB, which on a VM that hands freed memory back to its host is ~30 us
+  each: ~0.4 s for the 51 MB of a 100k x 128 segment, paid at flush, at the
+  index build's download, its upload and the query node's download;
 - blocking file I/O runs in worker threads (asyncio.to_thread).
 """
 
@@ -52,6 +60,22 @@ def _fsync_dir(path: Path) -> None:
 
 def _temp_name(directory: Path) -> Path:
     return directory / f"{TEMP_MARKER}{uuid.uuid4().hex}"
+
+
+# link(2) errors that mean "not here, copy instead": another file system, too many links, a file
+# system without hard links (vfat) or a mount that forbids them
+_NO_LINK = frozenset({errno.EXDEV, errno.EMLINK, errno.EPERM, errno.EACCES, errno.ENOTSUP, errno.EOPNOTSUPP})
+
+
+def _linked(source: Path, link: Path) -> bool:
+    """Hard-link `source` as `link`; False where the file system cannot (the caller copies)."""
+    try:
+        os.link(source, link)
+    except OSError as exc:
+        if exc.errno in _NO_LINK:
+            return False
+        raise
+    return True
 
 
 class LocalObjectStore:
@@ -104,7 +128,11 @@ class LocalObjectStore:
                     f"cannot upload {source} as {key!r}: the local file does not exist"
                 ) from exc
 
-        await asyncio.to_thread(self._atomic_write, key, target, copy)
+        def put() -> None:
+            if not self._link_in(key, source, target):
+                self._atomic_write(key, target, copy)
+
+        await asyncio.to_thread(put)
 
     async def get(self, key: str) -> bytes:
         path = self._path(key)
@@ -138,8 +166,9 @@ class LocalObjectStore:
                     dest.parent.mkdir(parents=True, exist_ok=True)
                     tmp = _temp_name(dest.parent)
                     try:
-                        with open(tmp, "xb") as out:
-                            shutil.copyfileobj(src, out, _COPY_CHUNK)
+                        if not _linked(source, tmp):
+                            with open(tmp, "xb") as out:
+                                shutil.copyfileobj(src, out, _COPY_CHUNK)
                         os.replace(tmp, dest)
                     except BaseException:
                         with contextlib.suppress(OSError):
@@ -256,6 +285,42 @@ class LocalObjectStore:
                 raise self._conflict(key, self._first_file_ancestor(path)) from None
             except OSError as exc:
                 raise self._io_error("write", key, exc) from exc
+        raise ObjectStoreError(f"cannot store {key!r}: its directory keeps disappearing under {self._root}")
+
+    def _link_in(self, key: str, source: Path, path: Path) -> bool:
+        """Store `source` as `path` by a hard link, durably; False when it cannot be linked."""
+        for _ in range(_PUT_ATTEMPTS):
+            self._make_parents(key, path.parent)
+            tmp = _temp_name(path.parent)
+            try:
+                if not _linked(source, tmp):
+                    return False
+            except FileNotFoundError:
+                if not source.exists():
+                    raise ObjectStoreError(
+                        f"cannot upload {source} as {key!r}: the local file does not exist"
+                    ) from None
+                continue  # a concurrent delete pruned the directory: create it again
+            try:
+                fd = os.open(tmp, os.O_RDONLY)
+                try:
+                    os.fsync(fd)  # the caller wrote it without syncing: the object must be durable
+                finally:
+                    os.close(fd)
+                os.replace(tmp, path)
+                _fsync_dir(path.parent)
+            except BaseException as exc:
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+                if isinstance(exc, OSError) and exc.errno in (errno.EISDIR, errno.ENOTEMPTY, errno.EEXIST):
+                    raise ObjectStoreError(
+                        f"cannot store {key!r}: it is a directory of other objects on local disk, and a key "
+                        f"cannot be both an object and a directory of other objects"
+                    ) from exc
+                if isinstance(exc, OSError):
+                    raise self._io_error("write", key, exc) from exc
+                raise
+            return True
         raise ObjectStoreError(f"cannot store {key!r}: its directory keeps disappearing under {self._root}")
 
     def _atomic_write(self, key: str, path: Path, fill: Callable[[BinaryIO], None]) -> None:
