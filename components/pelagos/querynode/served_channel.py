@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -44,6 +45,9 @@ from pelagos.storage.log.protocol import LogBroker, LogSubscription
 from pelagos.storage.objects.protocol import ObjectStore
 
 log = logging.getLogger("pelagos.querynode")
+
+#: how long stop() waits for the cancelled channel task before it logs and leaves it
+STOP_WAIT_S = 10.0
 
 CONSISTENCY_TIMEOUT_S = 30.0
 DEFAULT_FILTER_CACHE_BYTES = 256 << 20
@@ -107,11 +111,27 @@ class ServedChannel:
         self._task = asyncio.create_task(self._run(), name=f"querynode-{self.channel}")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        """Stop consuming. A release must not hang on the channel's task: once it does not end
+        within STOP_WAIT_S of its cancellation, it is logged with where it waits and left behind
+        (seen once: a release after a quick load never returned)."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=STOP_WAIT_S)
+        if not done:
+            where = io.StringIO()
+            task.print_stack(file=where)
+            log.error(
+                "query node channel %s: its task did not stop within %.0f s of being cancelled; "
+                "leaving it behind. It waits in:\n%s",
+                self.channel,
+                STOP_WAIT_S,
+                where.getvalue(),
+            )
+            return
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
     async def _run(self) -> None:
         while True:
