@@ -78,6 +78,10 @@ def _linked(source: Path, link: Path) -> bool:
     return True
 
 
+def _missing_source(key: str, source: Path) -> ObjectStoreError:
+    return ObjectStoreError(f"cannot upload {source} as {key!r}: the local file does not exist")
+
+
 class LocalObjectStore:
     """Objects as files under `root` (created if missing)."""
 
@@ -124,9 +128,7 @@ class LocalObjectStore:
                 with open(source, "rb") as src:
                     shutil.copyfileobj(src, f, _COPY_CHUNK)
             except FileNotFoundError as exc:
-                raise ObjectStoreError(
-                    f"cannot upload {source} as {key!r}: the local file does not exist"
-                ) from exc
+                raise _missing_source(key, source) from exc
 
         def put() -> None:
             if not self._link_in(key, source, target):
@@ -287,49 +289,51 @@ class LocalObjectStore:
                 raise self._io_error("write", key, exc) from exc
         raise ObjectStoreError(f"cannot store {key!r}: its directory keeps disappearing under {self._root}")
 
-    def _link_in(self, key: str, source: Path, path: Path) -> bool:
-        """Store `source` as `path` by a hard link, durably; False when it cannot be linked."""
+    def _link_temp(self, key: str, source: Path, path: Path) -> Path | None:
+        """A temporary hard link to `source` beside `path`; None where it cannot be linked."""
         for _ in range(_PUT_ATTEMPTS):
             self._make_parents(key, path.parent)
             tmp = _temp_name(path.parent)
             try:
-                if not _linked(source, tmp):
-                    return False
+                return tmp if _linked(source, tmp) else None
             except FileNotFoundError:
                 if not source.exists():
-                    raise ObjectStoreError(
-                        f"cannot upload {source} as {key!r}: the local file does not exist"
-                    ) from None
+                    raise _missing_source(key, source) from None
                 continue  # a concurrent delete pruned the directory: create it again
-            try:
-                fd = os.open(tmp, os.O_RDONLY)
-                try:
-                    os.fsync(fd)  # the caller wrote it without syncing: the object must be durable
-                finally:
-                    os.close(fd)
-                os.replace(tmp, path)
-                _fsync_dir(path.parent)
-            except BaseException as exc:
-                with contextlib.suppress(OSError):
-                    tmp.unlink()
-                if isinstance(exc, OSError) and exc.errno in (errno.EISDIR, errno.ENOTEMPTY, errno.EEXIST):
-                    raise ObjectStoreError(
-                        f"cannot store {key!r}: it is a directory of other objects on local disk, and a key "
-                        f"cannot be both an object and a directory of other objects"
-                    ) from exc
-                if isinstance(exc, OSError):
-                    raise self._io_error("write", key, exc) from exc
-                raise
-            return True
         raise ObjectStoreError(f"cannot store {key!r}: its directory keeps disappearing under {self._root}")
+
+    def _link_in(self, key: str, source: Path, path: Path) -> bool:
+        """Store `source` as `path` by a hard link, durably; False when it cannot be linked."""
+        tmp = self._link_temp(key, source, path)
+        if tmp is None:
+            return False
+
+        def sync() -> None:  # the caller wrote it without syncing: the object must be durable
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+        self._commit(key, tmp, path, sync)
+        return True
 
     def _atomic_write(self, key: str, path: Path, fill: Callable[[BinaryIO], None]) -> None:
         tmp, fd = self._open_temp(key, path)
-        try:
+
+        def write() -> None:
             with os.fdopen(fd, "wb") as f:
                 fill(f)
                 f.flush()
                 os.fsync(f.fileno())
+
+        self._commit(key, tmp, path, write)
+
+    def _commit(self, key: str, tmp: Path, path: Path, prepare: Callable[[], None]) -> None:
+        """Run `prepare` (it leaves `tmp` durable), rename `tmp` over `path` and sync the directory;
+        on any failure `tmp` is removed and the error said in the store's terms."""
+        try:
+            prepare()
             os.replace(tmp, path)
             _fsync_dir(path.parent)
         except BaseException as exc:
