@@ -5,7 +5,8 @@
 
 Targets: pelagos (standalone, child process), lite (milvus-lite's server,
 child process), lite-file (milvus-lite through a local .db URI, in this
-process), faiss (raw faiss in this process). See bench/README.md.
+process), faiss (raw faiss in this process), canned (a server that answers
+with prebuilt responses: the client's ceiling). See bench/README.md.
 
 Invariants:
 - the data set and its ground truth come from bench/.cache when present
@@ -36,13 +37,19 @@ from bench.measure import Budget
 from bench.plan import Plan, TargetResult, Tick, make_plan
 from bench.protocol import QUERY_TAG_CODES, ClientProtocol
 from bench.report import derive, document, render_checks, render_notes, render_table, write_json
-from bench.targets import milvus_lite_file, milvus_lite_server, pelagos_standalone, scratch_dir
+from bench.targets import (
+    canned_server,
+    milvus_lite_file,
+    milvus_lite_server,
+    pelagos_standalone,
+    scratch_dir,
+)
 from pelagos.errors import ServerProcessError
 
 HERE = Path(__file__).resolve().parent
 CACHE = HERE / ".cache"
 RESULTS = HERE / "results"
-TARGETS = ("pelagos", "lite", "lite-file", "faiss")
+TARGETS = ("pelagos", "lite", "lite-file", "faiss", "canned")
 QUICK_N = 20_000
 
 
@@ -50,7 +57,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     p.add_argument("--n", type=int, default=None, help="rows (default 100,000; 20,000 with --quick)")
     p.add_argument("--nq", type=int, default=1_000, help="held-out queries (default 1,000)")
-    p.add_argument("--targets", default="pelagos,lite,faiss", help=f"comma list of {', '.join(TARGETS)}")
+    p.add_argument(
+        "--targets", default="pelagos,lite,faiss,canned", help=f"comma list of {', '.join(TARGETS)}"
+    )
     p.add_argument("--quick", action="store_true", help="N=20,000, a short sweep, 1 s per timed loop")
     p.add_argument("--repeat", type=int, default=3, help="runs per figure; the median is reported")
     p.add_argument("--budget", type=float, default=None, help="seconds per timed loop (default 5; 1 quick)")
@@ -91,11 +100,13 @@ def run_target(name: str, data: Dataset, plan: Plan, tick: Tick, start_timeout: 
     if name == "lite-file":
         with milvus_lite_file(CACHE) as endpoint:
             return ClientProtocol(name, endpoint.uri, None, plan, tick).run(data)
-    starter = pelagos_standalone if name == "pelagos" else milvus_lite_server
+    starters = {"pelagos": pelagos_standalone, "lite": milvus_lite_server, "canned": canned_server}
+    ceiling = name == "canned"
     with scratch_dir() as workdir:
         try:
-            with starter(workdir, start_timeout) as endpoint:
-                return ClientProtocol(name, endpoint.uri, endpoint.pid, plan, tick).run(data)
+            with starters[name](workdir, start_timeout) as endpoint:
+                protocol = ClientProtocol(name, endpoint.uri, endpoint.pid, plan, tick, ceiling=ceiling)
+                return protocol.run(data)
         except ServerProcessError as exc:
             what = "does not serve the Milvus protocol (yet?)" if name == "pelagos" else "did not start"
             return TargetResult(name, error=f"{name} {what}: {exc}"[:1200], skipped=True)
@@ -137,14 +148,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     build_s = time.perf_counter() - t
     print(f"data set {'loaded from cache' if cached else 'built'} in {build_s:.1f}s", file=sys.stderr)
 
-    steps = {name: plan.steps(client=name != "faiss") for name in args.targets}
+    steps = {name: plan.steps(client=name != "faiss", ceiling=name == "canned") for name in args.targets}
     tick, bar = _progress(sum(steps.values()), not args.no_progress)
     results: list[TargetResult] = []
     done = 0
     try:
         for name in args.targets:
             result = run_target(name, data, plan, tick, args.start_timeout)
-            derive(result.metrics, plan)
+            derive(result.metrics, plan, ceiling=name == "canned")
             results.append(result)
             done += steps[name]
             bar.n = done  # a target that stopped early skips its remaining steps

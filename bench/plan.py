@@ -58,8 +58,10 @@ class Plan:
     def insert_batches(self) -> int:
         return math.ceil(self.n / self.insert_batch)
 
-    def steps(self, client: bool) -> int:
+    def steps(self, client: bool, ceiling: bool = False) -> int:
         """Progress ticks of one target run: setup, ingest, sweeps, reads, IVF, teardown."""
+        if ceiling:  # collection, insert batches, the HNSW and filtered sweeps, done
+            return 1 + self.insert_batches + 2 * len(self.efs) + 1
         ingest = self.insert_batches + 4 if client else 1  # batches, flush, index, load, first search
         sweeps = 2 * len(self.efs) + 1 + len(self.nprobes)  # hnsw, filtered, ivf build, ivf
         reads = 3 if client else 0

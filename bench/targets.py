@@ -8,6 +8,9 @@
 - `lite`: milvus-lite's own gRPC server, `python -m milvus_lite server
   --data-dir <tmp> --host 127.0.0.1 --port <free>`, in its own process as
   Pelagos is, so client and server do not share a GIL and its RSS is its own.
+- `canned`: `python -m bench.canned_server --port <free>`, a grpcio server that
+  answers with prebuilt responses and does no work: what the client and a
+  trivial server cost, the ceiling any server is measured against.
 - `lite-file`: `MilvusClient("<cache>/lite.db")`, the local-file URI users
   write: pymilvus starts milvus-lite's server in a thread of this very
   process (same GIL as the client), so no server RSS is reported.
@@ -32,6 +35,7 @@ from pathlib import Path
 from pelagos.runtime.servers.base import ManagedProcess, free_port, port_is_open
 
 HOST = "127.0.0.1"
+ROOT = Path(__file__).resolve().parent.parent  # where `python -m bench.canned_server` imports from
 
 
 @dataclass(frozen=True)
@@ -46,8 +50,10 @@ def _bin(name: str) -> str:
 
 
 @contextmanager
-def _managed(name: str, argv: list[str], port: int, log_path: Path, timeout_s: float) -> Iterator[Endpoint]:
-    proc = ManagedProcess(name, argv, log_path=log_path, ready=lambda: port_is_open(HOST, port))
+def _managed(
+    name: str, argv: list[str], port: int, log_path: Path, timeout_s: float, cwd: Path | None = None
+) -> Iterator[Endpoint]:
+    proc = ManagedProcess(name, argv, log_path=log_path, ready=lambda: port_is_open(HOST, port), cwd=cwd)
     try:
         proc.start(timeout=timeout_s)
         yield Endpoint(uri=f"http://{HOST}:{port}", pid=proc.pid, log_path=log_path)
@@ -89,6 +95,14 @@ def milvus_lite_server(workdir: Path, timeout_s: float = 60.0) -> Iterator[Endpo
         str(port),
     ]
     with _managed("milvus-lite server", argv, port, workdir / "milvus-lite.log", timeout_s) as endpoint:
+        yield endpoint
+
+
+@contextmanager
+def canned_server(workdir: Path, timeout_s: float = 60.0) -> Iterator[Endpoint]:
+    port = free_port(HOST)
+    argv = [sys.executable, "-m", "bench.canned_server", "--host", HOST, "--port", str(port)]
+    with _managed("canned server", argv, port, workdir / "canned.log", timeout_s, cwd=ROOT) as endpoint:
         yield endpoint
 
 

@@ -215,3 +215,30 @@ def test_a_saved_run_renders_the_same_table(tmp_path: Path, capsys: pytest.Captu
     render_saved(path)
     printed = capsys.readouterr().out
     assert render_table(results, plan) in printed and render_checks(results, plan) in printed
+
+
+def test_ceiling_figures_are_the_sweep_median_and_carry_no_recall() -> None:
+    plan = make_plan(100_000, quick=True, repeat=1)
+    rates = dict(zip(plan.efs, (1_000.0, 3_000.0, 2_000.0), strict=True))
+    metrics = {f"hnsw.ef{e}.qps_1": r for e, r in rates.items()}
+    derive(metrics, plan, ceiling=True)
+    assert metrics["best.hnsw.qps_1"] == 2_000.0  # the median: ef changes nothing on a canned server
+    assert "best.hnsw.qps_8" not in metrics and "best.ivf.qps_1" not in metrics  # unmeasured stays absent
+
+
+def test_checks_show_the_client_ceiling_and_when_it_is_short_of_the_target() -> None:
+    results, plan = _results()
+    canned = {"ingest.insert_rows_per_s": 55_000.0, "best.hnsw.qps_1": 2_100.0}
+    with_ceiling = [*results, TargetResult("canned", canned)]
+    checks = render_checks(with_ceiling, plan).splitlines()
+    insert = next(line for line in checks if "insert rows/s" in line)
+    assert "client ceiling 55,000" in insert and "falls short" in insert
+    one = next(line for line in checks if "QPS 1 thread" in line and "HNSW" in line)
+    assert "client ceiling 2,100" in one and "falls short" not in one
+    count = next(line for line in checks if "count(*)" in line)
+    assert "ceiling" not in count  # latency checks have no ceiling figure
+    assert "client ceiling" not in render_checks(results, plan)  # no canned run, no ceiling shown
+    doc = document(with_ceiling, plan, {}, {}, "t", [])
+    by_key = {c["key"]: c for c in doc["issue6"]}
+    assert by_key["ingest.insert_rows_per_s"]["client_ceiling"] == 55_000.0
+    assert by_key["count.p50_ms"]["client_ceiling"] is None
