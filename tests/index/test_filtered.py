@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 
 from pelagos.index import filtering
+from pelagos.index.kinds import IndexType, MetricType
+from pelagos.index.spec import IndexSpec
 from tests.index.cases import ALL_CASES, build, search_params
 from tests.index.conftest import Dataset
 from tests.index.helpers import K, recall, true_scores
@@ -98,3 +100,24 @@ def test_hnsw_ip_selective_filter_scans_exactly(dataset: Dataset, monkeypatch: p
     allowed = np.random.default_rng(5).random(len(dataset.x)) < 0.1
     ids = index.search(dataset.q, K, search_params(index, {"ef": 32}), allowed=allowed)[1]
     assert recall(ids, truth, K, "IP", allowed=allowed) == 1.0
+
+
+def test_the_query_node_scans_gathered_rows_where_that_beats_the_widened_walk() -> None:
+    hnsw = IndexSpec(IndexType.HNSW, MetricType.L2, 128, hnsw_m=16, ef_construction=200)
+    pays = filtering.gathered_scan_pays
+    # 10% of 100k: 10,000 gathered rows against a walk of width 160 (ef 16 widened) -> scan
+    assert pays(hnsw, 100_000, 10_000, 16)
+    # 10% of 1M: 100,000 rows; width 640 (ef 64) walks, width 1,280 (ef 128) scans
+    assert not pays(hnsw, 1_000_000, 100_000, 64)
+    assert pays(hnsw, 1_000_000, 100_000, 128)
+    # the gathered scan is chosen wherever the index itself would scan (the bitmap cost model)
+    for count, allowed, ef in [(100_000, 1_000, 16), (1_000_000, 100_000, 256), (50_000, 2_000, 8)]:
+        plan = filtering.FilterPlan(count, allowed)
+        width = filtering.widened(ef, plan.fraction, max(ef, count))
+        if filtering.prefer_exact(plan, width, 16, MetricType.L2):
+            assert pays(hnsw, count, allowed, ef)
+    # a mild filter keeps the walk; no filter, or another index type, never scans gathered rows
+    assert not pays(hnsw, 1_000_000, 600_000, 64)
+    assert not pays(hnsw, 100_000, 100_000, 16)
+    ivf = IndexSpec(IndexType.IVF_FLAT, MetricType.L2, 128, nlist=316)
+    assert not pays(ivf, 100_000, 10_000, 16)

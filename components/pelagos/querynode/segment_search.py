@@ -35,7 +35,7 @@ import pyarrow.compute as pc
 
 from pelagos.index import IndexSpec, VectorIndex
 from pelagos.index.exact import exact_knn, exact_range
-from pelagos.index.filtering import hnsw_scans_exactly
+from pelagos.index.filtering import gathered_scan_pays
 from pelagos.index.kinds import IndexType, MetricType
 from pelagos.index.results import RangeResult, TopK
 from pelagos.querynode.filter_cache import FilterCache, FilterRows
@@ -93,9 +93,9 @@ def knn(scope: SegmentScope, ctx: SearchContext, k: int) -> TopK:
             if sub is not None:  # an HNSW over just the filter's rows: search it unfiltered
                 scores, ids = sub.search(ctx.queries, k, params)
                 return scores, np.where(ids >= 0, scope.filtered.rows[np.maximum(ids, 0)], -1)
-        if scope.filtered is not None and hnsw_scans_exactly(
+        if scope.filtered is not None and gathered_scan_pays(
             index.spec, index.count, scope.allowed, params.ef_for(k)
-        ):  # the index would score the allowed rows one by one: score them gathered instead
+        ):  # scoring the allowed rows gathered costs less than the widened walk (or the index's own scan)
             return _gathered_knn(scope, ctx, k)
         if not needs_refine(index.spec.index_type):
             return index.search(ctx.queries, k, params, allowed=mask)
