@@ -36,7 +36,15 @@ from bench.machine import load_average, machine_info
 from bench.measure import Budget
 from bench.plan import Plan, TargetResult, Tick, make_plan
 from bench.protocol import QUERY_TAG_CODES, ClientProtocol
-from bench.report import derive, document, render_checks, render_notes, render_table, write_json
+from bench.report import (
+    CEILING,
+    derive,
+    document,
+    render_checks,
+    render_notes,
+    render_table,
+    write_json,
+)
 from bench.targets import (
     canned_server,
     milvus_lite_file,
@@ -49,7 +57,7 @@ from pelagos.errors import ServerProcessError
 HERE = Path(__file__).resolve().parent
 CACHE = HERE / ".cache"
 RESULTS = HERE / "results"
-TARGETS = ("pelagos", "lite", "lite-file", "faiss", "canned")
+TARGETS = ("pelagos", "lite", "lite-file", "faiss", CEILING)
 QUICK_N = 20_000
 
 
@@ -100,8 +108,8 @@ def run_target(name: str, data: Dataset, plan: Plan, tick: Tick, start_timeout: 
     if name == "lite-file":
         with milvus_lite_file(CACHE) as endpoint:
             return ClientProtocol(name, endpoint.uri, None, plan, tick).run(data)
-    starters = {"pelagos": pelagos_standalone, "lite": milvus_lite_server, "canned": canned_server}
-    ceiling = name == "canned"
+    starters = {"pelagos": pelagos_standalone, "lite": milvus_lite_server, CEILING: canned_server}
+    ceiling = name == CEILING
     with scratch_dir() as workdir:
         try:
             with starters[name](workdir, start_timeout) as endpoint:
@@ -148,14 +156,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     build_s = time.perf_counter() - t
     print(f"data set {'loaded from cache' if cached else 'built'} in {build_s:.1f}s", file=sys.stderr)
 
-    steps = {name: plan.steps(client=name != "faiss", ceiling=name == "canned") for name in args.targets}
+    steps = {name: plan.steps(client=name != "faiss", ceiling=name == CEILING) for name in args.targets}
     tick, bar = _progress(sum(steps.values()), not args.no_progress)
     results: list[TargetResult] = []
     done = 0
     try:
         for name in args.targets:
             result = run_target(name, data, plan, tick, args.start_timeout)
-            derive(result.metrics, plan, ceiling=name == "canned")
+            derive(result.metrics, plan, ceiling=name == CEILING)
             results.append(result)
             done += steps[name]
             bar.n = done  # a target that stopped early skips its remaining steps

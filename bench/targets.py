@@ -8,9 +8,9 @@
 - `lite`: milvus-lite's own gRPC server, `python -m milvus_lite server
   --data-dir <tmp> --host 127.0.0.1 --port <free>`, in its own process as
   Pelagos is, so client and server do not share a GIL and its RSS is its own.
-- `canned`: `python -m bench.canned_server --port <free>`, a grpcio server that
-  answers with prebuilt responses and does no work: what the client and a
-  trivial server cost, the ceiling any server is measured against.
+- `canned`: `python -m bench.canned_server --port <free>`, Pelagos's transport
+  serving prebuilt responses and doing no work: what the client and the
+  transport cost, the ceiling any server is measured against.
 - `lite-file`: `MilvusClient("<cache>/lite.db")`, the local-file URI users
   write: pymilvus starts milvus-lite's server in a thread of this very
   process (same GIL as the client), so no server RSS is reported.
