@@ -43,6 +43,7 @@ from pelagos.schema import ROW_TIMESTAMP_COLUMN
 from pelagos.segments import DeleteLog, SealedSegmentData
 from pelagos.segments.builder import SegmentBuilder
 from pelagos.segments.layout import delta_key
+from pelagos.storage.log.cancellation import raise_if_cancelled
 from pelagos.storage.log.protocol import LogBroker, LogSubscription
 from pelagos.storage.objects.protocol import ObjectStore
 
@@ -118,6 +119,7 @@ class ChannelWriter:
 
     async def _run(self) -> None:
         while True:
+            raise_if_cancelled()
             try:
                 sub = await self._broker.subscribe(self.channel, self._checkpoint.position + 1)
                 try:
@@ -128,6 +130,7 @@ class ChannelWriter:
             except asyncio.CancelledError:
                 raise
             except Exception:
+                raise_if_cancelled()  # a failure after a lost cancel ends the task, never restarts it
                 log.exception("data node channel %s failed; restarting from the checkpoint", self.channel)
                 self._buffer = _Buffer()
                 self._position = self._checkpoint.position
@@ -135,6 +138,7 @@ class ChannelWriter:
 
     async def _consume(self, sub: LogSubscription) -> None:
         while True:
+            raise_if_cancelled()
             batch = await sub.next_batch(self._settings.batch_size, timeout=0.5)
             if batch:
                 metrics.CONSUMED.labels(self.channel).inc(len(batch))

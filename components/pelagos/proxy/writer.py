@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from pelagos.interfaces.messages import DmlMessage, MessageKind, encode
 from pelagos.schema import ROW_TIMESTAMP_COLUMN
+from pelagos.storage.log.cancellation import raise_if_cancelled
 from pelagos.storage.log.protocol import LogBroker
 
 log = logging.getLogger("pelagos.proxy.writer")
@@ -97,6 +98,7 @@ class ChannelWriter:
 
     async def _tick_loop(self) -> None:
         while True:
+            raise_if_cancelled()  # a tick's publish may have lost the cancel that stops this loop
             await asyncio.sleep(self._tick_interval)
             now = time.monotonic()
             for ch in list(self._channels):

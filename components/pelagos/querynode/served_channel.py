@@ -41,6 +41,7 @@ from pelagos.querynode.search_context import SetupCache
 from pelagos.querynode.segment_view import SegmentView
 from pelagos.schema.arrow import arrow_schema
 from pelagos.segments import DeleteLog, SealedSegmentData, SegmentManifest, alive_mask
+from pelagos.storage.log.cancellation import raise_if_cancelled
 from pelagos.storage.log.protocol import LogBroker, LogSubscription
 from pelagos.storage.objects.protocol import ObjectStore
 
@@ -112,8 +113,9 @@ class ServedChannel:
 
     async def stop(self) -> None:
         """Stop consuming. A release must not hang on the channel's task: once it does not end
-        within STOP_WAIT_S of its cancellation, it is logged with where it waits and left behind
-        (seen once: a release after a quick load never returned)."""
+        within STOP_WAIT_S of its cancellation, it is logged with where it waits and left behind.
+        The hang this guards against was a cancel lost inside nats-py (storage/log/cancellation.py);
+        the consuming loops now re-check for one on every turn."""
         task, self._task = self._task, None
         if task is None:
             return
@@ -135,6 +137,7 @@ class ServedChannel:
 
     async def _run(self) -> None:
         while True:
+            raise_if_cancelled()
             try:
                 await self.sync(self._view)
                 self.ready.set()
@@ -147,11 +150,13 @@ class ServedChannel:
             except asyncio.CancelledError:
                 raise
             except Exception:
+                raise_if_cancelled()  # a failure after a lost cancel ends the task, never resumes it
                 log.exception("query node channel %s failed; resuming", self.channel)
                 await asyncio.sleep(1.0)
 
     async def _consume(self, sub: LogSubscription) -> None:
         while True:
+            raise_if_cancelled()
             batch = await sub.next_batch(1024, timeout=1.0)
             if not batch:
                 continue

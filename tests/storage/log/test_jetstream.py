@@ -292,3 +292,34 @@ async def test_reading_a_deleted_channel_raises_channel_not_found(log_broker: Je
         for _ in range(3):
             await sub.next_batch(10, timeout=0.2)
     await sub.close()
+
+
+async def test_a_cancel_nats_loses_still_stops_a_read(
+    log_broker: JetStreamLogBroker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """nats-py can swallow a cancel of the task waiting in it (Python 3.11's wait_for returns the
+    reply that landed in the same loop turn as the cancel; its flush catches CancelledError): a
+    read must stop anyway. Before: a released query node channel consumed on (cancellation.py)."""
+    await log_broker.create_channel("lost-cancel")
+    sub = await log_broker.subscribe("lost-cancel")
+    nc = sub._nc
+    real_publish = nc.publish
+
+    async def publish_losing_a_cancel(*args: object, **kwargs: object) -> None:
+        try:
+            await asyncio.sleep(0.2)
+        except asyncio.CancelledError:
+            pass  # what nats-py's wait_for / flush do with it
+        await real_publish(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(nc, "publish", publish_losing_a_cancel)
+    try:
+        read = asyncio.create_task(sub.next_batch(16, timeout=10.0))
+        await asyncio.sleep(0.05)  # the read waits in its pull request's publish
+        read.cancel()
+        done, _ = await asyncio.wait({read}, timeout=3.0)
+        assert read in done, "the read ran on after its cancel was lost"
+        assert read.cancelled()
+    finally:
+        monkeypatch.undo()
+        await sub.close()

@@ -37,6 +37,7 @@ from nats.aio.msg import Msg
 from nats.js import api
 
 from pelagos.errors import LogBrokerError
+from pelagos.storage.log.cancellation import raise_if_cancelled
 from pelagos.storage.log.chunking import (
     CHUNK_HEADER,
     DEFAULT_HORIZON,
@@ -169,6 +170,7 @@ class JetStreamSubscription:
         loop = asyncio.get_running_loop()
         waiting_for_more = False
         while True:
+            raise_if_cancelled()  # nats-py may have lost a cancel of this task (see cancellation.py)
             await self._process_raw()
             if self._ready:
                 return self._take(max_messages)
