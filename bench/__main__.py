@@ -1,6 +1,6 @@
 """`python -m bench`: the issue-6 benchmark, Pelagos vs milvus-lite vs raw faiss, side by side.
 
-    python -m bench [--n 100000] [--targets pelagos,lite,faiss] [--quick] [--repeat 3]
+    python -m bench [--n 100000] [--targets pelagos,canned,lite,faiss] [--quick] [--repeat 3]
                     [--budget SECONDS] [--out FILE] [--start-timeout 60]
 
 Targets: pelagos (standalone, child process), lite (milvus-lite's server,
@@ -66,7 +66,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--n", type=int, default=None, help="rows (default 100,000; 20,000 with --quick)")
     p.add_argument("--nq", type=int, default=1_000, help="held-out queries (default 1,000)")
     p.add_argument(
-        "--targets", default="pelagos,lite,faiss,canned", help=f"comma list of {', '.join(TARGETS)}"
+        "--targets", default="pelagos,canned,lite,faiss", help=f"comma list of {', '.join(TARGETS)}"
     )
     p.add_argument("--quick", action="store_true", help="N=20,000, a short sweep, 1 s per timed loop")
     p.add_argument("--repeat", type=int, default=3, help="runs per figure; the median is reported")

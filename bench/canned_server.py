@@ -1,6 +1,6 @@
 """A Milvus gRPC server that does no work: the ceiling of the pymilvus client on this machine.
 
-    python -m bench.canned_server --port PORT [--transport pelagos|grpcio]
+    python -m bench.canned_server --port PORT [--transport pelagos|grpcio] [--work-us US]
 
 It answers the calls of the benchmark's `canned` run (connect, create and
 describe a collection, insert, search) with well-formed responses built
@@ -14,8 +14,11 @@ own work may cost. It serves through the transport Pelagos serves with by
 default (pelagos.adapters.grpc_h2, the same busy polling), so the gap
 between Pelagos and this server is Pelagos's database work alone;
 `--transport grpcio` serves through grpc.aio instead (~340 us of server CPU
-more per call on this machine). It runs in its own process, as Pelagos
-does, so it does not share the client's GIL.
+more per call on this machine). It runs in its own process and on the
+event loop Pelagos runs on (uvloop when installed), so it does not share
+the client's GIL. `--work-us US` holds each query that long (a busy wait,
+the CPU kept as a search would) before answering: the client's rate
+against a server whose only cost is, say, faiss's time per query.
 
 Invariants: a search answer is built once per (nq, k) and reused; every
 other call the protocol does not make answers UNIMPLEMENTED (grpcio's
@@ -34,6 +37,7 @@ import grpc
 from pymilvus.grpc_gen import common_pb2, milvus_pb2, milvus_pb2_grpc, schema_pb2
 
 from pelagos.adapters.grpc_h2 import GrpcServer
+from pelagos.runtime.cli import event_loop_factory
 from pelagos.runtime.config import ServerConfig
 
 OK = common_pb2.Status(code=0, error_code=common_pb2.Success)
@@ -48,7 +52,8 @@ def _search_params(request: Any) -> dict[str, str]:
 
 
 class CannedMilvus(milvus_pb2_grpc.MilvusServiceServicer):  # type: ignore[misc]
-    def __init__(self) -> None:
+    def __init__(self, work_us: float = 0.0) -> None:
+        self._work_s = work_us / 1e6
         self._schemas: dict[str, bytes] = {}
         self._answers: dict[tuple[int, int], milvus_pb2.SearchResults] = {}
 
@@ -101,6 +106,10 @@ class CannedMilvus(milvus_pb2_grpc.MilvusServiceServicer):  # type: ignore[misc]
         answer = self._answers.get((nq, k))
         if answer is None:
             answer = self._answers[(nq, k)] = _search_answer(request.collection_name, nq, k)
+        if self._work_s:
+            until = time.perf_counter() + self._work_s * nq
+            while time.perf_counter() < until:
+                pass
         return answer
 
 
@@ -130,23 +139,25 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--transport", choices=("pelagos", "grpcio"), default="pelagos")
+    p.add_argument("--work-us", type=float, default=0.0)
     args = p.parse_args(argv)
     serve = serve_pelagos if args.transport == "pelagos" else serve_grpcio
-    asyncio.run(serve(args.host, args.port))
+    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+        runner.run(serve(args.host, args.port, CannedMilvus(args.work_us)))
 
 
-async def serve_pelagos(host: str, port: int) -> None:
+async def serve_pelagos(host: str, port: int, servicer: CannedMilvus) -> None:
     busy_poll_s = ServerConfig().busy_poll_us / 1e6  # as `pelagos standalone` serves by default
     server = GrpcServer(busy_poll_s=busy_poll_s)
-    milvus_pb2_grpc.add_MilvusServiceServicer_to_server(CannedMilvus(), server)
+    milvus_pb2_grpc.add_MilvusServiceServicer_to_server(servicer, server)
     await server.start(host, port)
     await asyncio.Event().wait()  # until the process is signalled
 
 
-async def serve_grpcio(host: str, port: int) -> None:
+async def serve_grpcio(host: str, port: int, servicer: CannedMilvus) -> None:
     unlimited = [("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)]
     server = grpc.aio.server(options=unlimited)
-    milvus_pb2_grpc.add_MilvusServiceServicer_to_server(CannedMilvus(), server)
+    milvus_pb2_grpc.add_MilvusServiceServicer_to_server(servicer, server)
     server.add_insecure_port(f"{host}:{port}")
     await server.start()
     await server.wait_for_termination()

@@ -41,3 +41,20 @@ def test_a_ceiling_run_answers_every_call_and_records_rates_only(tmp_path: Path,
             assert all(m[f"{family}.ef{ef}.{r}"] > 0 for r in ("qps_1", "qps_8", "qps_batch"))
             assert f"{family}.ef{ef}.recall" not in m  # canned answers: no recall
     assert not any(k.startswith(("ingest.flush", "ingest.index", "ivf.", "count.", "rss.")) for k in m)
+
+
+def test_work_us_holds_each_query_that_long_before_the_canned_answer() -> None:
+    import asyncio
+    import time
+
+    from bench.canned_server import CannedMilvus
+    from pymilvus.grpc_gen import common_pb2, milvus_pb2
+
+    request = milvus_pb2.SearchRequest(
+        collection_name="c", nq=2, search_params=[common_pb2.KeyValuePair(key="topk", value="3")]
+    )
+    started = time.perf_counter()
+    answer = asyncio.run(CannedMilvus(work_us=20_000).Search(request, None))
+    held = time.perf_counter() - started
+    assert held >= 2 * 0.020  # 20 ms per query, 2 queries: a lower bound, never a speed threshold
+    assert list(answer.results.topks) == [3, 3] and len(answer.results.ids.int_id.data) == 6
