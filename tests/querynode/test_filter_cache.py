@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
+import threading
 
 import numpy as np
 import pyarrow as pa
@@ -15,7 +17,7 @@ from pelagos.expr import compile_filter
 from pelagos.index import IndexSpec, create_index
 from pelagos.querynode import filter_cache
 from pelagos.querynode.executor import search_channel
-from pelagos.querynode.filter_cache import FilterCache
+from pelagos.querynode.filter_cache import SUBINDEX_BUILD_NICENESS, FilterCache, lower_thread_priority
 from pelagos.querynode.segment_view import SegmentView
 
 
@@ -142,6 +144,10 @@ async def test_a_repeated_broad_filter_gets_an_hnsw_sub_index(monkeypatch: pytes
         await asyncio.sleep(0.05)
     ((key, sub),) = entry.subindexes.items()
     assert key[1] == index.spec and sub.count == int(allowed.sum())
+    builder = ch.filters._builder
+    assert builder is not None and builder.native_id is not None
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+    assert os.getpriority(os.PRIO_PROCESS, builder.native_id) == min(19, ours + SUBINDEX_BUILD_NICENESS)
     assert not entry.vectors  # the gathered copy went: the sub-index holds the rows
     assert ch.filters.bytes >= sub.memory_bytes()  # type: ignore[attr-defined]
     later = await search_channel(ch, request(q, 10, filter="n == 2", params={"ef": 64}))
@@ -150,3 +156,18 @@ async def test_a_repeated_broad_filter_gets_an_hnsw_sub_index(monkeypatch: pytes
         assert all(set(g) <= set(d["id"][allowed].tolist()) for g in got)  # only allowed rows
         hits = sum(len(set(g) & set(e)) for g, e in zip(got, expected.tolist(), strict=True))
         assert hits / expected.size >= 0.95
+
+
+def test_lowering_a_threads_priority_leaves_the_others_alone() -> None:
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+    seen: list[tuple[int | None, int]] = []
+
+    def lowered() -> None:
+        got = lower_thread_priority(3)
+        seen.append((got, os.getpriority(os.PRIO_PROCESS, 0)))
+
+    t = threading.Thread(target=lowered)
+    t.start()
+    t.join()
+    assert seen == [(min(19, ours + 3), min(19, ours + 3))]
+    assert os.getpriority(os.PRIO_PROCESS, 0) == ours  # this thread kept its own

@@ -21,7 +21,8 @@ Invariants:
 - safe to call from several threads (searches of many segments run in a pool);
 - a filter that keeps selecting many rows of an HNSW-indexed segment gets a
   sub-index: an HNSW of the same parameters over just its rows, built in the
-  background (one build at a time, in a daemon thread) once the filter was
+  background (one build at a time, in a daemon thread SUBINDEX_BUILD_NICENESS
+  nicer than the process, so that it takes idle CPU) once the filter was
   used SUBINDEX_AFTER_USES times with at least SUBINDEX_MIN_ROWS rows. Until
   it is ready searches go the usual way; once ready they search it like an
   unfiltered segment of that size (HNSW under a 10% filter otherwise walks a
@@ -33,6 +34,7 @@ Invariants:
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import weakref
@@ -54,6 +56,10 @@ log = logging.getLogger("pelagos.querynode")
 SUBINDEX_MIN_ROWS = 20_000
 #: ... in this many searches
 SUBINDEX_AFTER_USES = 2
+#: sub-index builds run this much nicer than the process (their OpenMP threads inherit it): they are
+#: an optimisation the searches can do without, so they take idle CPU and yield to serving (at 1M
+#: rows, `count(*)` took 2.0-2.9 ms while a 100k-row build competed at equal priority, 0.67 without)
+SUBINDEX_BUILD_NICENESS = 10
 
 
 @dataclass(slots=True)
@@ -170,6 +176,7 @@ class FilterCache:
         return None
 
     def _build_forever(self) -> None:
+        lower_thread_priority(SUBINDEX_BUILD_NICENESS)
         while True:
             self._builds.get()()
 
@@ -196,3 +203,16 @@ class FilterCache:
             for key in [k for k in self._entries if k[0] == seg_id]:
                 del self._entries[key]
                 self._bytes -= self._sizes.pop(key)
+
+
+def lower_thread_priority(by: int) -> int | None:
+    """Make the calling thread `by` nicer (Linux niceness is per thread; threads it starts inherit it);
+    its niceness after, or None where that cannot be done (never an error: only an optimisation)."""
+    try:
+        tid = threading.get_native_id()
+        nice = min(19, os.getpriority(os.PRIO_PROCESS, tid) + by)
+        os.setpriority(os.PRIO_PROCESS, tid, nice)
+    except (AttributeError, OSError) as exc:
+        log.debug("could not lower the priority of thread %s: %s", threading.current_thread().name, exc)
+        return None
+    return nice
