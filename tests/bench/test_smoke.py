@@ -242,3 +242,19 @@ def test_checks_show_the_client_ceiling_and_when_it_is_short_of_the_target() -> 
     by_key = {c["key"]: c for c in doc["issue6"]}
     assert by_key["ingest.insert_rows_per_s"]["client_ceiling"] == 55_000.0
     assert by_key["count.p50_ms"]["client_ceiling"] is None
+
+
+def test_serial_checks_show_the_rate_of_a_server_whose_only_cost_is_faiss() -> None:
+    results, plan = _results()
+    faiss = next(r for r in results if r.name == "faiss")
+    faiss.metrics["best.hnsw.qps_1"] = 6_000.0
+    faiss.metrics["best.hnsw.qps_8"] = 9_000.0
+    canned = TargetResult("canned", {"best.hnsw.qps_1": 2_000.0, "best.hnsw.qps_8": 2_500.0})
+    checks = render_checks([*results, canned], plan).splitlines()
+    one = next(line for line in checks if "QPS 1 thread" in line and "HNSW" in line)
+    assert "client ceiling 2,000; with faiss's time 1,500" in one  # 1 / (1/2,000 + 1/6,000)
+    eight = next(line for line in checks if "QPS 8 threads" in line)
+    assert "client ceiling 2,500" in eight and "faiss's time" not in eight  # 8 clients overlap the server
+    by_key = {c["key"]: c for c in document([*results, canned], plan, {}, {}, "t", [])["issue6"]}
+    assert by_key["best.hnsw.qps_1"]["faiss_time_bound"] == 1_500.0
+    assert by_key["best.hnsw.qps_8"]["faiss_time_bound"] is None
