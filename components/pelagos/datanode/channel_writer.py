@@ -119,7 +119,6 @@ class ChannelWriter:
 
     async def _run(self) -> None:
         while True:
-            raise_if_cancelled()
             try:
                 sub = await self._broker.subscribe(self.channel, self._checkpoint.position + 1)
                 try:

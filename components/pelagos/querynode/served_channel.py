@@ -137,7 +137,6 @@ class ServedChannel:
 
     async def _run(self) -> None:
         while True:
-            raise_if_cancelled()
             try:
                 await self.sync(self._view)
                 self.ready.set()
