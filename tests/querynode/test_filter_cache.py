@@ -14,7 +14,8 @@ import pytest
 from tests.querynode.test_search_channel import DIM, SCHEMA, filled, per_query, request, true_scores
 
 from pelagos.expr import compile_filter
-from pelagos.index import IndexSpec, create_index
+from pelagos.index import IndexSpec, SearchParams, create_index, hnsw_subgraph
+from pelagos.index.filtering import widened
 from pelagos.querynode import filter_cache
 from pelagos.querynode.executor import search_channel
 from pelagos.querynode.filter_cache import SUBINDEX_BUILD_NICENESS, FilterCache, lower_thread_priority
@@ -144,6 +145,8 @@ async def test_a_repeated_broad_filter_gets_an_hnsw_sub_index(monkeypatch: pytes
         await asyncio.sleep(0.05)
     ((key, sub),) = entry.subindexes.items()
     assert key[1] == index.spec and sub.count == int(allowed.sum())
+    assert "derived" in sub.info["notes"][0]  # from the segment's graph, checked on the queries seen
+    assert len(entry.probes) == 2 and all(np.array_equal(p, q) for p in entry.probes)
     builder = ch.filters._builder
     assert builder is not None and builder.native_id is not None
     ours = os.getpriority(os.PRIO_PROCESS, 0)
@@ -156,6 +159,37 @@ async def test_a_repeated_broad_filter_gets_an_hnsw_sub_index(monkeypatch: pytes
         assert all(set(g) <= set(d["id"][allowed].tolist()) for g in got)  # only allowed rows
         hits = sum(len(set(g) & set(e)) for g, e in zip(got, expected.tolist(), strict=True))
         assert hits / expected.size >= 0.95
+    asked: list[int | None] = []
+    search = sub.search
+
+    def spy(queries: np.ndarray, k: int, params: SearchParams | None = None) -> object:
+        asked.append(None if params is None else params.ef)
+        return search(queries, k, params)
+
+    monkeypatch.setattr(sub, "search", spy)
+    await search_channel(ch, request(q, 10, filter="n == 2", params={"ef": 16}))
+    # as wide as the filtered walk it replaces: its answers never get worse when it arrives
+    assert asked == [widened(16, entry.count / index.count, entry.count)]
+
+
+async def test_a_sub_index_the_graph_cannot_serve_is_built_afresh(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(filter_cache, "SUBINDEX_MIN_ROWS", 500)
+    monkeypatch.setattr(hnsw_subgraph, "MIN_CANDIDATES", 10**9)
+    ch, d = filled(1, 3000, seed=33, groups=4)
+    seg = ch.sealed[1]
+    index = create_index(IndexSpec.parse("HNSW", "L2", {"M": "16", "efConstruction": "100"}, DIM, False))
+    index.build(seg.vectors("v"))
+    seg.indexes["v"] = index
+    q = np.random.default_rng(34).standard_normal((5, DIM)).astype(np.float32)
+    for _ in range(2):
+        await search_channel(ch, request(q, 10, filter="n == 2", params={"ef": 64}))
+    entry = ch.filters.rows(seg, compile_filter("n == 2", SCHEMA, {}))
+    for _ in range(200):
+        if entry.subindexes:
+            break
+        await asyncio.sleep(0.05)
+    ((_, sub),) = entry.subindexes.items()
+    assert sub.count == int((d["n"] == 2).sum()) and sub.info["notes"] == []  # a fresh HNSW
 
 
 def test_lowering_a_threads_priority_leaves_the_others_alone() -> None:

@@ -16,7 +16,7 @@ from pelagos.index.brute_force import BruteForceIndex
 from pelagos.index.factory import create_index, exact_index, load_index, load_index_file, save_index
 from pelagos.index.float_index import FaissFloatIndex
 from pelagos.index.kinds import IndexType, MetricType
-from pelagos.index.protocol import VectorIndex
+from pelagos.index.protocol import DerivesSubsets, VectorIndex
 from pelagos.index.reduce import reduce_topk
 from pelagos.index.results import RangeResult
 from pelagos.index.search_params import SearchParams
@@ -25,6 +25,7 @@ from pelagos.index.threads import set_max_threads
 
 __all__ = [
     "BruteForceIndex",
+    "DerivesSubsets",
     "FaissBinaryIndex",
     "FaissFloatIndex",
     "IndexSpec",

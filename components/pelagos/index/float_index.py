@@ -36,6 +36,7 @@ from pelagos.index import container
 from pelagos.index.exact import normalize_rows
 from pelagos.index.faiss_api import faiss
 from pelagos.index.filtering import FilterPlan, plan_filter, prefer_exact, widened
+from pelagos.index.hnsw_subgraph import MIN_RECALL, derivable, derive_subgraph, held_out_recall, mean_degree
 from pelagos.index.hugepages import advise_index
 from pelagos.index.inputs import as_vectors, check_k
 from pelagos.index.kinds import IndexType, MetricType
@@ -180,6 +181,37 @@ class FaissFloatIndex:
         self._structure = "ivf"
         self._nlist = nlist
         return index
+
+    def subset_index(
+        self, rows: npt.NDArray[np.int64], vectors: npt.NDArray[Any], probes: npt.NDArray[Any] | None = None
+    ) -> FaissFloatIndex | None:
+        """An index of this one's kind over just `rows` (ascending row numbers, `vectors` their rows as
+        given to `build`), derived from this HNSW's graph (hnsw_subgraph.py) when that serves them
+        well: a rich enough neighbourhood to derive from, and the derived graph's held-out recall
+        checked, also on `probes` (queries it is for); None otherwise (build one afresh). Row i of it
+        is rows[i] here."""
+        if (
+            self._structure != "hnsw"
+            or self._spec.hnsw_m is None
+            or len(rows) != len(vectors)
+            or not self._count
+            or not derivable(mean_degree(self._index), len(rows) / self._count)
+        ):
+            return None
+        graph = derive_subgraph(self._index, rows, self._prepare(vectors, "vectors"))
+        asked = None if probes is None or not len(probes) else self._prepare(probes, "queries")
+        quality = held_out_recall(self._index, rows, graph, asked)
+        if quality < MIN_RECALL:
+            return None
+        subset = FaissFloatIndex(self._spec)
+        subset._info = subset._base_info(len(rows))
+        subset._info["notes"].append(
+            f"graph derived from an HNSW over {self._count} rows (held-out recall@10 {quality:.3f})"
+        )
+        subset._count = len(rows)
+        subset._structure = "hnsw"
+        subset._index = graph
+        return subset
 
     # --- search ----------------------------------------------------------------
 

@@ -71,3 +71,16 @@ class VectorIndex(Protocol):
     ) -> RangeResult: ...
 
     def serialize(self) -> bytes: ...
+
+
+@runtime_checkable
+class DerivesSubsets(Protocol):
+    """An index that can make an index of its kind over some of its rows from its own structure,
+    cheaper than building one (an HNSW's graph restricted to the rows, see hnsw_subgraph.py)."""
+
+    def subset_index(
+        self, rows: npt.NDArray[np.int64], vectors: npt.NDArray[Any], probes: npt.NDArray[Any] | None = None
+    ) -> VectorIndex | None:
+        """Row i of the result is rows[i] (ascending) here; None when it would serve them (and the
+        queries `probes`, when given) worse than a fresh build."""
+        ...

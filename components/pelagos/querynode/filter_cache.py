@@ -37,6 +37,7 @@ import logging
 import os
 import queue
 import threading
+import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable
@@ -47,7 +48,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pelagos.expr.filter_plan import FilterPlan
-from pelagos.index import IndexSpec, VectorIndex, create_index
+from pelagos.index import DerivesSubsets, IndexSpec, VectorIndex, create_index
 from pelagos.querynode.segment_view import SegmentView
 
 log = logging.getLogger("pelagos.querynode")
@@ -60,6 +61,8 @@ SUBINDEX_AFTER_USES = 2
 #: an optimisation the searches can do without, so they take idle CPU and yield to serving (at 1M
 #: rows, `count(*)` took 2.0-2.9 ms while a 100k-row build competed at equal priority, 0.67 without)
 SUBINDEX_BUILD_NICENESS = 10
+#: query vectors kept per filter to check a sub-index derived from the segment's graph against
+PROBES = 64
 
 
 @dataclass(slots=True)
@@ -75,6 +78,8 @@ class FilterRows:
     subindexes: dict[tuple[str, IndexSpec], VectorIndex] = field(default_factory=dict)
     uses: int = 0
     building: bool = False
+    #: queries that used the filter (the first PROBES), to check a derived sub-index against
+    probes: list[npt.NDArray[Any]] = field(default_factory=list)
 
     @property
     def rows(self) -> npt.NDArray[np.int64]:
@@ -141,26 +146,42 @@ class FilterCache:
         name: str,
         spec: IndexSpec,
         vectors: Callable[[], Any],
+        parent: VectorIndex | None = None,
+        queries: npt.NDArray[Any] | None = None,
     ) -> VectorIndex | None:
         """The entry's sub-index for (name, spec) when built; counts a use, and asks for the build
-        once the filter has earned one (see the module's invariants)."""
+        once the filter has earned one (see the module's invariants). `parent`, the segment's index
+        of that spec, derives it from its own structure where it can (`DerivesSubsets`), checked on
+        the `queries` that used the filter."""
         found = entry.subindexes.get((name, spec))
         if found is not None or not self.enabled:
             return found
         entry.uses += 1
+        if queries is not None and sum(len(p) for p in entry.probes) < PROBES:
+            entry.probes.append(queries[:PROBES])
         if entry.count < SUBINDEX_MIN_ROWS or entry.uses < SUBINDEX_AFTER_USES or entry.building:
             return None
         entry.building = True
 
         def build() -> None:
             try:
+                started = time.perf_counter()
                 rows = self.gathered(seg, plan, entry, name, vectors)
-                index = create_index(spec)
-                index.build(rows)
+                index = parent.subset_index(entry.rows, rows) if isinstance(parent, DerivesSubsets) else None
+                how = "derived from the segment's index"
+                if index is None:
+                    index, how = create_index(spec), "built"
+                    index.build(rows)
                 entry.subindexes[(name, spec)] = index
                 entry.vectors.pop(name, None)  # the sub-index holds the rows now
                 self._keep(seg, (id(seg), plan), entry)
-                log.info("filter %r got a sub-index over %d rows of a segment", plan.expression, entry.count)
+                log.info(
+                    "filter %r got a sub-index over %d rows of a segment (%s in %.1f s)",
+                    plan.expression,
+                    entry.count,
+                    how,
+                    time.perf_counter() - started,
+                )
             except Exception:
                 log.exception("building a sub-index for filter %r failed", plan.expression)
             finally:

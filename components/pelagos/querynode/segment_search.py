@@ -26,16 +26,16 @@ Invariants:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pelagos.index import IndexSpec, VectorIndex
+from pelagos.index import VectorIndex
 from pelagos.index.exact import exact_knn, exact_range
-from pelagos.index.filtering import gathered_scan_pays
+from pelagos.index.filtering import gathered_scan_pays, widened
 from pelagos.index.kinds import IndexType, MetricType
 from pelagos.index.results import RangeResult, TopK
 from pelagos.querynode.filter_cache import FilterCache, FilterRows
@@ -89,9 +89,12 @@ def knn(scope: SegmentScope, ctx: SearchContext, k: int) -> TopK:
             and index.spec.index_type is IndexType.HNSW
             and scope.allowed < index.count
         ):
-            sub = _subindex(scope, ctx, index.spec)
-            if sub is not None:  # an HNSW over just the filter's rows: search it unfiltered
-                scores, ids = sub.search(ctx.queries, k, params)
+            sub = _subindex(scope, ctx, index)
+            if sub is not None:  # an HNSW over just the filter's rows: search it unfiltered, as wide
+                # as the filtered walk it replaces (its answers are never worse than before it came)
+                ef = params.ef_for(k)
+                walk = replace(params, ef=widened(ef, scope.allowed / index.count, max(ef, sub.count)))
+                scores, ids = sub.search(ctx.queries, k, walk)
                 return scores, np.where(ids >= 0, scope.filtered.rows[np.maximum(ids, 0)], -1)
         if scope.filtered is not None and gathered_scan_pays(
             index.spec, index.count, scope.allowed, params.ef_for(k)
@@ -112,11 +115,20 @@ def _gathered_name(ctx: SearchContext) -> str:
     return ctx.req.field_name + ("#unit" if ctx.metric is MetricType.COSINE else "")
 
 
-def _subindex(scope: SegmentScope, ctx: SearchContext, spec: IndexSpec) -> VectorIndex | None:
+def _subindex(scope: SegmentScope, ctx: SearchContext, index: VectorIndex) -> VectorIndex | None:
     filtered, cache = scope.filtered, scope.cache
     assert filtered is not None and cache is not None
     seg = scope.seg
-    return cache.subindex(seg, ctx.plan, filtered, _gathered_name(ctx), spec, lambda: _vectors(seg, ctx))
+    return cache.subindex(
+        seg,
+        ctx.plan,
+        filtered,
+        _gathered_name(ctx),
+        index.spec,
+        lambda: _vectors(seg, ctx),
+        index,
+        ctx.queries,
+    )
 
 
 def _gathered_knn(scope: SegmentScope, ctx: SearchContext, k: int) -> TopK:
