@@ -30,6 +30,17 @@ def data() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return x, q, rows
 
 
+@pytest.fixture(scope="module")
+def l2_pair(data: tuple[np.ndarray, np.ndarray, np.ndarray]) -> tuple[FaissFloatIndex, FaissFloatIndex]:
+    """An L2 HNSW over the data and the subset index derived from it."""
+    x, _, rows = data
+    parent = hnsw("L2")
+    parent.build(x)
+    derived = parent.subset_index(rows, x[rows])
+    assert derived is not None
+    return parent, derived
+
+
 def test_derivable_needs_a_rich_enough_two_hop_neighbourhood() -> None:
     # the bench's 1M x 128 graph has 20.2 links a row: its two hops reach ~430 rows
     assert derivable(20.2, 0.0993)  # category == 3: ~43 candidates a row
@@ -63,13 +74,10 @@ def test_a_kept_derived_subset_searches_as_well_as_a_fresh_build(
 
 
 def test_the_derived_graph_is_an_hnsw_over_the_subset_with_the_parents_levels(
-    data: tuple[np.ndarray, np.ndarray, np.ndarray],
+    data: tuple[np.ndarray, np.ndarray, np.ndarray], l2_pair: tuple[FaissFloatIndex, FaissFloatIndex]
 ) -> None:
     x, _, rows = data
-    parent = hnsw("L2")
-    parent.build(x)
-    derived = parent.subset_index(rows, x[rows])
-    assert derived is not None
+    parent, derived = l2_pair
     g, h = derived._index.hnsw, parent._index.hnsw
     n = len(rows)
     levels = faiss.vector_to_array(g.levels)
@@ -86,13 +94,10 @@ def test_the_derived_graph_is_an_hnsw_over_the_subset_with_the_parents_levels(
 
 
 def test_a_derived_subset_round_trips_through_serialize(
-    data: tuple[np.ndarray, np.ndarray, np.ndarray],
+    data: tuple[np.ndarray, np.ndarray, np.ndarray], l2_pair: tuple[FaissFloatIndex, FaissFloatIndex]
 ) -> None:
-    x, q, rows = data
-    parent = hnsw("L2")
-    parent.build(x)
-    derived = parent.subset_index(rows, x[rows])
-    assert derived is not None
+    q = data[1]
+    derived = l2_pair[1]
     again = load_index(derived.spec, derived.serialize())
     params = SearchParams(ef=48)
     a, b = derived.search(q, K, params), again.search(q, K, params)
