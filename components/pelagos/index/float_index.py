@@ -36,7 +36,16 @@ from pelagos.index import container
 from pelagos.index.exact import normalize_rows
 from pelagos.index.faiss_api import faiss
 from pelagos.index.filtering import FilterPlan, plan_filter, prefer_exact, widened
-from pelagos.index.hnsw_subgraph import MIN_RECALL, derivable, derive_subgraph, held_out_recall, mean_degree
+from pelagos.index.hnsw_subgraph import (
+    CHECK_EF,
+    CHECK_SLACK,
+    check_queries,
+    derivable,
+    derive_subgraph,
+    exact_ids,
+    mean_degree,
+    recall_at,
+)
 from pelagos.index.hugepages import advise_index
 from pelagos.index.inputs import as_vectors, check_k
 from pelagos.index.kinds import IndexType, MetricType
@@ -198,19 +207,30 @@ class FaissFloatIndex:
             or not derivable(mean_degree(self._index), len(rows) / self._count)
         ):
             return None
-        graph = derive_subgraph(self._index, rows, self._prepare(vectors, "vectors"))
-        asked = None if probes is None or not len(probes) else self._prepare(probes, "queries")
-        quality = held_out_recall(self._index, rows, graph, asked)
-        if quality < MIN_RECALL:
-            return None
         subset = FaissFloatIndex(self._spec)
         subset._info = subset._base_info(len(rows))
-        subset._info["notes"].append(
-            f"graph derived from an HNSW over {self._count} rows (held-out recall@10 {quality:.3f})"
-        )
         subset._count = len(rows)
         subset._structure = "hnsw"
-        subset._index = graph
+        with faiss_threads(1):  # a background job of one core (querynode/filter_cache.py)
+            subset._index = derive_subgraph(self._index, rows, self._prepare(vectors, "vectors"))
+            asked = None if probes is None or not len(probes) else self._prepare(probes, "queries")
+            queries = check_queries(self._index, rows, asked)
+            note = f"graph derived from an HNSW over {self._count} rows"
+            if len(queries) and len(rows) > 10:
+                allowed = np.zeros(self._count, dtype=bool)
+                allowed[rows] = True
+                truth = exact_ids(subset._index, queries, 10)
+                found = self.search(queries, 10, SearchParams(ef=CHECK_EF), allowed)[1]
+                walk = recall_at(np.where(found >= 0, np.searchsorted(rows, found), -1), truth)
+                width = widened(CHECK_EF, len(rows) / self._count, max(CHECK_EF, len(rows)))
+                ours = recall_at(subset.search(queries, 10, SearchParams(ef=width))[1], truth)
+                if ours < walk - CHECK_SLACK:
+                    return None
+                note += (
+                    f" (recall@10 {ours:.3f} at ef={width} on {len(queries)} check queries; the filtered"
+                    f" walk it replaces: {walk:.3f})"
+                )
+            subset._info["notes"].append(note)
         return subset
 
     # --- search ----------------------------------------------------------------

@@ -20,19 +20,21 @@ Invariants:
   entry larger than the whole budget is computed but not kept;
 - safe to call from several threads (searches of many segments run in a pool);
 - a filter that keeps selecting many rows of an HNSW-indexed segment gets a
-  sub-index: an HNSW of the same parameters over just its rows, built in the
-  background (one build at a time, in a daemon thread SUBINDEX_BUILD_NICENESS
-  nicer than the process, so that it takes idle CPU) once the filter was
-  used SUBINDEX_AFTER_USES times with at least SUBINDEX_MIN_ROWS rows. It is
-  derived from the segment's own HNSW graph where that serves the rows well
-  (index/hnsw_subgraph.py: at 1M rows and 10%, 7.6 s of one core instead of
-  18 s of two for a fresh build), checked on the first PROBES queries that
-  used the filter, and built afresh otherwise. Until it is ready searches go
-  the usual way; once ready they search it unfiltered, as wide as the
-  filtered walk it replaces (HNSW under a 10% filter otherwise walks a graph
-  where nine nodes in ten are useless, or scores all allowed rows: at 1M
-  rows, 100k rows per query). Its memory counts against the budget like
-  everything else here, and it dies with its entry.
+  sub-index: an HNSW of the same parameters over just its rows, made in the
+  background once the filter was used SUBINDEX_AFTER_USES times with at
+  least SUBINDEX_MIN_ROWS rows. It is derived from the segment's own HNSW
+  graph where that serves the rows well (index/hnsw_subgraph.py: at 1M rows
+  and 10%, ~7 s of one core), checked on the first PROBES queries that used
+  the filter, by a worker of the process's priority; otherwise it is built
+  afresh (18 s of both cores at 1M rows and 10%) by a worker
+  SUBINDEX_BUILD_NICENESS nicer than the process (its OpenMP threads
+  inherit that), so that it takes idle CPU. One job at a time per worker.
+  Until it is ready searches go the usual way; once ready they search it
+  unfiltered, as wide as the filtered walk it replaces (HNSW under a 10%
+  filter otherwise walks a graph where nine nodes in ten are useless, or
+  scores all allowed rows: at 1M rows, 100k rows per query). Its memory
+  counts against the budget like everything else here, and it dies with its
+  entry.
 """
 
 from __future__ import annotations
@@ -61,9 +63,11 @@ log = logging.getLogger("pelagos.querynode")
 SUBINDEX_MIN_ROWS = 20_000
 #: ... in this many searches
 SUBINDEX_AFTER_USES = 2
-#: sub-index builds run this much nicer than the process (their OpenMP threads inherit it): they are
-#: an optimisation the searches can do without, so they take idle CPU and yield to serving (at 1M
-#: rows, `count(*)` took 2.0-2.9 ms while a 100k-row build competed at equal priority, 0.67 without)
+#: fresh sub-index builds run this much nicer than the process (their OpenMP threads inherit it): they
+#: are an optimisation the searches can do without, so they take idle CPU and yield to serving (at 1M
+#: rows, `count(*)` took 2.0-2.9 ms while a 100k-row build competed at equal priority, 0.67 without).
+#: Derivations are not niced: one core for seconds; niced, under a one-thread search loop whose
+#: event loop busy-polls, one took 13 s, and under the bench's saturating sweep it never finished
 SUBINDEX_BUILD_NICENESS = 10
 #: query vectors kept per filter to check a sub-index derived from the segment's graph against
 PROBES = 64
@@ -107,7 +111,9 @@ class FilterCache:
         self._watched: set[int] = set()
         self._lock = threading.Lock()
         self._builds: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
-        self._builder: threading.Thread | None = None
+        self._derives: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        #: background workers by "niced": deriving (False) and building afresh (True)
+        self._workers: dict[bool, threading.Thread] = {}
 
     @property
     def bytes(self) -> int:
@@ -166,44 +172,74 @@ class FilterCache:
         if entry.count < SUBINDEX_MIN_ROWS or entry.uses < SUBINDEX_AFTER_USES or entry.building:
             return None
         entry.building = True
+        key = (id(seg), plan)
 
-        def build() -> None:
+        def ready(index: VectorIndex, how: str, started: float) -> None:
+            entry.subindexes[(name, spec)] = index
+            entry.vectors.pop(name, None)  # the sub-index holds the rows now
+            self._keep(seg, key, entry)
+            entry.building = False
+            log.info(
+                "filter %r got a sub-index over %d rows of a segment (%s in %.1f s)",
+                plan.expression,
+                entry.count,
+                how,
+                time.perf_counter() - started,
+            )
+
+        def build(started: float) -> None:
             try:
-                started = time.perf_counter()
+                index = create_index(spec)
+                index.build(self.gathered(seg, plan, entry, name, vectors))
+                ready(index, "built", started)
+            except Exception:
+                entry.building = False
+                log.exception("building a sub-index for filter %r failed", plan.expression)
+
+        def derive() -> None:
+            started = time.perf_counter()
+            try:
                 rows = self.gathered(seg, plan, entry, name, vectors)
-                index = parent.subset_index(entry.rows, rows) if isinstance(parent, DerivesSubsets) else None
-                how = "derived from the segment's index"
-                if index is None:
-                    index, how = create_index(spec), "built"
-                    index.build(rows)
-                entry.subindexes[(name, spec)] = index
-                entry.vectors.pop(name, None)  # the sub-index holds the rows now
-                self._keep(seg, (id(seg), plan), entry)
-                log.info(
-                    "filter %r got a sub-index over %d rows of a segment (%s in %.1f s)",
-                    plan.expression,
-                    entry.count,
-                    how,
-                    time.perf_counter() - started,
+                probes = np.concatenate(entry.probes) if entry.probes else None
+                derived = (
+                    parent.subset_index(entry.rows, rows, probes)
+                    if isinstance(parent, DerivesSubsets)
+                    else None
                 )
             except Exception:
-                log.exception("building a sub-index for filter %r failed", plan.expression)
-            finally:
                 entry.building = False
+                log.exception("deriving a sub-index for filter %r failed", plan.expression)
+                return
+            if derived is not None:
+                ready(derived, "derived from the segment's index", started)
+            else:
+                self._run(lambda: build(started), niced=True)
 
-        self._builds.put(build)
-        with self._lock:
-            if self._builder is None:
-                self._builder = threading.Thread(
-                    target=self._build_forever, name="pelagos-subindex", daemon=True
-                )
-                self._builder.start()
+        self._run(derive, niced=False)
         return None
 
-    def _build_forever(self) -> None:
-        lower_thread_priority(SUBINDEX_BUILD_NICENESS)
+    def _run(self, job: Callable[[], None], niced: bool) -> None:
+        """Queue a background job: derivations (one core, seconds) on a worker of the process's
+        priority, fresh builds (every core, tens of seconds) on one SUBINDEX_BUILD_NICENESS nicer."""
+        jobs = self._builds if niced else self._derives
+        jobs.put(job)
+        with self._lock:
+            if self._workers.get(niced) is None:
+                worker = threading.Thread(
+                    target=self._work_forever,
+                    args=(jobs, niced),
+                    name="pelagos-subindex" if niced else "pelagos-subindex-derive",
+                    daemon=True,
+                )
+                self._workers[niced] = worker
+                worker.start()
+
+    @staticmethod
+    def _work_forever(jobs: queue.SimpleQueue[Callable[[], None]], niced: bool) -> None:
+        if niced:
+            lower_thread_priority(SUBINDEX_BUILD_NICENESS)
         while True:
-            self._builds.get()()
+            jobs.get()()
 
     def _keep(self, seg: SegmentView, key: tuple[int, FilterPlan], entry: FilterRows) -> None:
         size = entry.nbytes

@@ -84,6 +84,10 @@ def knn(scope: SegmentScope, ctx: SearchContext, k: int) -> TopK:
     index = seg.indexes.get(ctx.req.field_name)
     if index is not None:
         params = ctx.params_for(index.spec)
+        if scope.filtered is not None and gathered_scan_pays(
+            index.spec, index.count, scope.allowed, params.ef_for(k)
+        ):  # scoring the allowed rows gathered costs less than the widened walk (or the index's own scan)
+            return _gathered_knn(scope, ctx, k)
         if (
             scope.filtered is not None
             and index.spec.index_type is IndexType.HNSW
@@ -91,15 +95,13 @@ def knn(scope: SegmentScope, ctx: SearchContext, k: int) -> TopK:
         ):
             sub = _subindex(scope, ctx, index)
             if sub is not None:  # an HNSW over just the filter's rows: search it unfiltered, as wide
-                # as the filtered walk it replaces (its answers are never worse than before it came)
+                # as the filtered walk it replaces (its answers are never worse than before it came;
+                # a walk that wide costs what it costs on the whole graph, so the exact scan above
+                # takes over where it would)
                 ef = params.ef_for(k)
                 walk = replace(params, ef=widened(ef, scope.allowed / index.count, max(ef, sub.count)))
                 scores, ids = sub.search(ctx.queries, k, walk)
                 return scores, np.where(ids >= 0, scope.filtered.rows[np.maximum(ids, 0)], -1)
-        if scope.filtered is not None and gathered_scan_pays(
-            index.spec, index.count, scope.allowed, params.ef_for(k)
-        ):  # scoring the allowed rows gathered costs less than the widened walk (or the index's own scan)
-            return _gathered_knn(scope, ctx, k)
         if not needs_refine(index.spec.index_type):
             return index.search(ctx.queries, k, params, allowed=mask)
         wide = index.search(ctx.queries, min(REFINE_FACTOR * k, max(k, index.count)), params, allowed=mask)
