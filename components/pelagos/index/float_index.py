@@ -211,7 +211,9 @@ class FaissFloatIndex:
         subset._info = subset._base_info(len(rows))
         subset._count = len(rows)
         subset._structure = "hnsw"
-        with faiss_threads(1):  # a background job of one core (querynode/filter_cache.py)
+        # a background job of one core (querynode/filter_cache.py); only the check's two batch searches
+        # (~260 queries, a fraction of a second) take the cores a batch may use
+        with faiss_threads(1):
             subset._index = derive_subgraph(self._index, rows, self._prepare(vectors, "vectors"))
             asked = None if probes is None or not len(probes) else self._prepare(probes, "queries")
             queries = check_queries(self._index, rows, asked)
