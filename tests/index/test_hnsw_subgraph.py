@@ -79,7 +79,8 @@ def test_a_kept_derived_subset_answers_as_well_as_the_filtered_walk_it_replaces(
     truth = true_scores(q, x, metric)
     for ef in (16, 32, 64):
         walk = recall(parent.search(q, K, SearchParams(ef=ef), allowed)[1], truth, K, metric, allowed)
-        width = widened(ef, len(rows) / N, len(rows))  # how a query node searches it (segment_search)
+        share = derived.info["walk_width_share"]  # how a query node searches it (segment_search)
+        width = max(ef, round(widened(ef, len(rows) / N, len(rows)) * share))
         found = derived.search(q, K, SearchParams(ef=width))[1]
         ours = recall(np.where(found >= 0, rows[np.maximum(found, 0)], -1), truth, K, metric, allowed)
         assert ours >= walk - 0.03, f"{metric} ef={ef}: derived {ours:.3f} vs the walk {walk:.3f}"

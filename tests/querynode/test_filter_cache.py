@@ -186,8 +186,10 @@ async def test_a_repeated_broad_filter_gets_an_hnsw_sub_index(monkeypatch: pytes
 
     monkeypatch.setattr(sub, "search", spy)
     await search_channel(ch, request(q, 10, filter="n == 2", params={"ef": 16}))
-    # as wide as the filtered walk it replaces: its answers never get worse when it arrives
-    assert asked == [widened(16, entry.count / index.count, entry.count)]
+    # as wide as it needs to answer as well as the filtered walk it replaces (measured when it was made)
+    share = sub.info["walk_width_share"]
+    assert share in hnsw_subgraph.WIDTH_SHARES
+    assert asked == [max(16, round(widened(16, entry.count / index.count, entry.count) * share))]
 
 
 async def test_a_sub_index_the_graph_cannot_serve_is_built_afresh(monkeypatch: pytest.MonkeyPatch) -> None:

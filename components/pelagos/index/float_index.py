@@ -39,6 +39,7 @@ from pelagos.index.filtering import FilterPlan, plan_filter, prefer_exact, widen
 from pelagos.index.hnsw_subgraph import (
     CHECK_EF,
     CHECK_SLACK,
+    WIDTH_SHARES,
     check_queries,
     derivable,
     derive_subgraph,
@@ -196,9 +197,10 @@ class FaissFloatIndex:
     ) -> FaissFloatIndex | None:
         """An index of this one's kind over just `rows` (ascending row numbers, `vectors` their rows as
         given to `build`), derived from this HNSW's graph (hnsw_subgraph.py) when that serves them
-        well: a rich enough neighbourhood to derive from, and the derived graph's held-out recall
-        checked, also on `probes` (queries it is for); None otherwise (build one afresh). Row i of it
-        is rows[i] here."""
+        well: a rich enough neighbourhood to derive from, and answers as good as the filtered walk of
+        this index it replaces, checked on held-out rows and on `probes` (queries it is for); None
+        otherwise (build one afresh). Row i of it is rows[i] here; `info["walk_width_share"]` says how
+        wide to search it (a share of the walk's width)."""
         if (
             self._structure != "hnsw"
             or self._spec.hnsw_m is None
@@ -211,29 +213,41 @@ class FaissFloatIndex:
         subset._info = subset._base_info(len(rows))
         subset._count = len(rows)
         subset._structure = "hnsw"
-        # a background job of one core (querynode/filter_cache.py); only the check's two batch searches
+        # a background job of one core (querynode/filter_cache.py); only the check's batch searches
         # (~260 queries, a fraction of a second) take the cores a batch may use
         with faiss_threads(1):
             subset._index = derive_subgraph(self._index, rows, self._prepare(vectors, "vectors"))
             asked = None if probes is None or not len(probes) else self._prepare(probes, "queries")
-            queries = check_queries(self._index, rows, asked)
-            note = f"graph derived from an HNSW over {self._count} rows"
-            if len(queries) and len(rows) > 10:
-                allowed = np.zeros(self._count, dtype=bool)
-                allowed[rows] = True
-                truth = exact_ids(subset._index, queries, 10)
-                found = self.search(queries, 10, SearchParams(ef=CHECK_EF), allowed)[1]
-                walk = recall_at(np.where(found >= 0, np.searchsorted(rows, found), -1), truth)
-                width = widened(CHECK_EF, len(rows) / self._count, max(CHECK_EF, len(rows)))
-                ours = recall_at(subset.search(queries, 10, SearchParams(ef=width))[1], truth)
-                if ours < walk - CHECK_SLACK:
-                    return None
-                note += (
-                    f" (recall@10 {ours:.3f} at ef={width} on {len(queries)} check queries; the filtered"
-                    f" walk it replaces: {walk:.3f})"
-                )
-            subset._info["notes"].append(note)
+            checked = self._check_subset(subset, rows, check_queries(self._index, rows, asked))
+        if checked is None:
+            return None
+        subset._info["walk_width_share"], note = checked
+        subset._info["notes"].append(f"graph derived from an HNSW over {self._count} rows{note}")
         return subset
+
+    def _check_subset(
+        self, subset: FaissFloatIndex, rows: npt.NDArray[np.int64], queries: npt.NDArray[np.float32]
+    ) -> tuple[float, str] | None:
+        """How wide `subset` (derived for `rows`) must be searched, as a share of the width a filtered
+        walk of this index at ef=CHECK_EF gets, to answer `queries` as well as that walk (less
+        CHECK_SLACK): the smallest of WIDTH_SHARES that does, and what was measured; None if none."""
+        if not len(queries) or len(rows) <= 10:
+            return 1.0, ""
+        allowed = np.zeros(self._count, dtype=bool)
+        allowed[rows] = True
+        truth = exact_ids(subset._index, queries, 10)
+        found = self.search(queries, 10, SearchParams(ef=CHECK_EF), allowed)[1]
+        walk = recall_at(np.where(found >= 0, np.searchsorted(rows, found), -1), truth)
+        width = widened(CHECK_EF, len(rows) / self._count, max(CHECK_EF, len(rows)))
+        for share in WIDTH_SHARES:
+            ef = max(CHECK_EF, round(width * share))
+            ours = recall_at(subset.search(queries, 10, SearchParams(ef=ef))[1], truth)
+            if ours >= walk - CHECK_SLACK:
+                return share, (
+                    f" (recall@10 {ours:.3f} at ef={ef} on {len(queries)} check queries; the filtered"
+                    f" walk it replaces, at ef={width}: {walk:.3f})"
+                )
+        return None
 
     # --- search ----------------------------------------------------------------
 

@@ -30,11 +30,12 @@ Invariants:
   SUBINDEX_BUILD_NICENESS nicer than the process (its OpenMP threads
   inherit that), so that it takes idle CPU. One job at a time per worker.
   Until it is ready searches go the usual way; once ready they search it
-  unfiltered, as wide as the filtered walk it replaces (HNSW under a 10%
-  filter otherwise walks a graph where nine nodes in ten are useless, or
-  scores all allowed rows: at 1M rows, 100k rows per query). Its memory
-  counts against the budget like everything else here, and it dies with its
-  entry.
+  unfiltered, as wide as it needs to answer as well as the filtered walk it
+  replaces (measured when it was derived; a fresh build: as wide as the
+  walk). HNSW under a 10% filter otherwise walks a graph where nine nodes in
+  ten are useless, or scores all allowed rows (at 1M rows, 100k rows per
+  query). Its memory counts against the budget like everything else here,
+  and it dies with its entry.
 """
 
 from __future__ import annotations

@@ -95,11 +95,13 @@ def knn(scope: SegmentScope, ctx: SearchContext, k: int) -> TopK:
         ):
             sub = _subindex(scope, ctx, index)
             if sub is not None:  # an HNSW over just the filter's rows: search it unfiltered, as wide
-                # as the filtered walk it replaces (its answers are never worse than before it came;
-                # a walk that wide costs what it costs on the whole graph, so the exact scan above
-                # takes over where it would)
+                # as it needs to answer as well as the filtered walk it replaces (measured when it was
+                # made: a share of the walk's width); its answers never get worse when it arrives, and
+                # where the walk would cost more than the exact scan above, the scan takes over
                 ef = params.ef_for(k)
-                walk = replace(params, ef=widened(ef, scope.allowed / index.count, max(ef, sub.count)))
+                share = float(sub.info.get("walk_width_share", 1.0))
+                width = widened(ef, scope.allowed / index.count, max(ef, sub.count))
+                walk = replace(params, ef=max(ef, round(width * share)))
                 scores, ids = sub.search(ctx.queries, k, walk)
                 return scores, np.where(ids >= 0, scope.filtered.rows[np.maximum(ids, 0)], -1)
         if not needs_refine(index.spec.index_type):
