@@ -66,7 +66,7 @@ CHECK_QUERIES = 200
 #: sub-index is searched at (stored in its info as `walk_width_share`): it wastes no step on rows the
 #: filter rejects, so it usually needs less (bench's 1M at 10%: recall 0.983 at the walk's 161,
 #: where the walk answered 0.965)
-WIDTH_SHARES = (0.25, 0.5, 1.0)
+WIDTH_SHARES = (0.25, 0.5, 0.75, 1.0)
 #: rows processed at a time (bounds the temporary candidate matrices to some tens of MiB)
 CHUNK = 8192
 #: level-0 lists are filled up to this share of their 2M slots with the nearest pruned candidates:

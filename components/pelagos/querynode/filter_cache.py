@@ -181,11 +181,12 @@ class FilterCache:
             self._keep(seg, key, entry)
             entry.building = False
             log.info(
-                "filter %r got a sub-index over %d rows of a segment (%s in %.1f s)",
+                "filter %r got a sub-index over %d rows of a segment (%s in %.1f s; %s)",
                 plan.expression,
                 entry.count,
                 how,
                 time.perf_counter() - started,
+                "; ".join(index.info.get("notes", [])) or "searched as wide as the filtered walk",
             )
 
         def build(started: float) -> None:
