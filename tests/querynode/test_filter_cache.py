@@ -18,7 +18,12 @@ from pelagos.index import IndexSpec, SearchParams, create_index, filtering, hnsw
 from pelagos.index.filtering import widened
 from pelagos.querynode import filter_cache
 from pelagos.querynode.executor import search_channel
-from pelagos.querynode.filter_cache import SUBINDEX_BUILD_NICENESS, FilterCache, lower_thread_priority
+from pelagos.querynode.filter_cache import (
+    SUBINDEX_BUILD_NICENESS,
+    FilterCache,
+    FilterRows,
+    lower_thread_priority,
+)
 from pelagos.querynode.segment_view import SegmentView
 
 
@@ -165,6 +170,7 @@ async def test_a_repeated_broad_filter_gets_an_hnsw_sub_index(monkeypatch: pytes
     assert "derived" in sub.info["notes"][0]  # from the segment's graph, checked on the queries seen
     ((probes,),) = [given]  # checked on the queries that used the filter
     assert probes is not None and np.array_equal(probes, np.concatenate([q, q]))
+    assert entry.probes == []  # and let go once it was
     worker = ch.filters._workers[False]  # derived by the worker of our own priority, not niced
     assert worker.native_id is not None and True not in ch.filters._workers
     ours = os.getpriority(os.PRIO_PROCESS, 0)
@@ -229,3 +235,10 @@ def test_lowering_a_threads_priority_leaves_the_others_alone() -> None:
     t.join()
     assert seen == [(min(19, ours + 3), min(19, ours + 3))]
     assert os.getpriority(os.PRIO_PROCESS, 0) == ours  # this thread kept its own
+
+
+def test_the_queries_kept_to_check_a_sub_index_count_against_the_budget() -> None:
+    entry = FilterRows(np.zeros(100, dtype=bool), 0)
+    before = entry.nbytes
+    entry.probes.append(np.zeros((4, 8), np.float32))
+    assert entry.nbytes == before + 4 * 8 * 4

@@ -100,6 +100,7 @@ class FilterRows:
     def nbytes(self) -> int:
         held = self.mask.nbytes + (0 if self._rows is None else self._rows.nbytes)
         held += sum(int(getattr(i, "memory_bytes", lambda: 0)()) for i in self.subindexes.values())
+        held += sum(p.nbytes for p in self.probes)
         return held + sum(v.nbytes for v in self.vectors.values())
 
 
@@ -178,6 +179,7 @@ class FilterCache:
         def ready(index: VectorIndex, how: str, started: float) -> None:
             entry.subindexes[(name, spec)] = index
             entry.vectors.pop(name, None)  # the sub-index holds the rows now
+            entry.probes.clear()  # checked: no longer needed
             self._keep(seg, key, entry)
             entry.building = False
             log.info(
