@@ -25,9 +25,22 @@ import os
 import sys
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 OMP_POLICY_APPLIED = "faiss" not in sys.modules
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import faiss as _faiss  # noqa: E402  (the environment must be set first)
 
 faiss: Any = _faiss
+
+
+def vector_view(vector: Any, dtype: Any = None) -> npt.NDArray[Any]:
+    """A numpy view of a faiss (MaybeOwned)Vector's memory, as `dtype` when given (empty when it is).
+    The view does not keep the vector alive."""
+    n = int(vector.size())
+    if n == 0:
+        return np.zeros(0, dtype or np.uint8)
+    view: npt.NDArray[Any] = faiss.rev_swig_ptr(vector.data(), n)
+    return view if dtype is None else view.view(dtype)

@@ -33,7 +33,7 @@ import numpy.typing as npt
 
 from pelagos.errors import IndexParamError
 from pelagos.index import container
-from pelagos.index.exact import normalize_rows
+from pelagos.index.exact import exact_knn, normalize_rows
 from pelagos.index.faiss_api import faiss
 from pelagos.index.filtering import FilterPlan, plan_filter, prefer_exact, widened
 from pelagos.index.hnsw_subgraph import (
@@ -43,7 +43,6 @@ from pelagos.index.hnsw_subgraph import (
     check_queries,
     derivable,
     derive_subgraph,
-    exact_ids,
     mean_degree,
     recall_at,
 )
@@ -216,9 +215,10 @@ class FaissFloatIndex:
         # a background job of one core (querynode/filter_cache.py); only the check's batch searches
         # (~260 queries, a fraction of a second) take the cores a batch may use
         with faiss_threads(1):
-            subset._index = derive_subgraph(self._index, rows, self._prepare(vectors, "vectors"))
+            prepared = self._prepare(vectors, "vectors")
+            subset._index = derive_subgraph(self._index, rows, prepared)
             asked = None if probes is None or not len(probes) else self._prepare(probes, "queries")
-            checked = self._check_subset(subset, rows, check_queries(self._index, rows, asked))
+            checked = self._check_subset(subset, rows, prepared, check_queries(self._index, rows, asked))
         if checked is None:
             return None
         subset._info["walk_width_share"], note = checked
@@ -226,16 +226,20 @@ class FaissFloatIndex:
         return subset
 
     def _check_subset(
-        self, subset: FaissFloatIndex, rows: npt.NDArray[np.int64], queries: npt.NDArray[np.float32]
+        self,
+        subset: FaissFloatIndex,
+        rows: npt.NDArray[np.int64],
+        vectors: npt.NDArray[np.float32],
+        queries: npt.NDArray[np.float32],
     ) -> tuple[float, str] | None:
-        """How wide `subset` (derived for `rows`) must be searched, as a share of the width a filtered
+        """How wide `subset` (derived for `rows`, whose stored form is `vectors`) must be searched, as a share of the width a filtered
         walk of this index at ef=CHECK_EF gets, to answer `queries` as well as that walk (less
         CHECK_SLACK): the smallest of WIDTH_SHARES that does, and what was measured; None if none."""
         if not len(queries) or len(rows) <= 10:
             return 1.0, ""
         allowed = np.zeros(self._count, dtype=bool)
         allowed[rows] = True
-        truth = exact_ids(subset._index, queries, 10)
+        truth = exact_knn(queries, vectors, 10, self._spec.metric)[1]
         found = self.search(queries, 10, SearchParams(ef=CHECK_EF), allowed)[1]
         walk = recall_at(np.where(found >= 0, np.searchsorted(rows, found), -1), truth)
         width = widened(CHECK_EF, len(rows) / self._count, max(CHECK_EF, len(rows)))

@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from pelagos.index.faiss_api import faiss
+from pelagos.index.faiss_api import faiss, vector_view
 
 #: a derived graph needs at least this many expected candidates per row (the subset's share of a
 #: row's 1- and 2-hop neighbourhood in the parent); see the module's invariants
@@ -84,8 +84,8 @@ def mean_degree(index: Any, sample: int = 8192) -> float:
     if total == 0:
         return 0.0
     rows = np.unique(np.linspace(0, total - 1, min(sample, total)).astype(np.int64))
-    offsets = _view(h.offsets, np.uint64)[rows].astype(np.int64)
-    lists = _view(h.neighbors, np.int32)[offsets[:, None] + np.arange(int(h.nb_neighbors(0)))]
+    offsets = vector_view(h.offsets, np.uint64)[rows].astype(np.int64)
+    lists = vector_view(h.neighbors, np.int32)[offsets[:, None] + np.arange(int(h.nb_neighbors(0)))]
     return float((lists >= 0).sum(axis=1).mean())
 
 
@@ -93,14 +93,6 @@ def derivable(degree: float, fraction: float) -> bool:
     """Will a graph derived from a parent whose rows have `degree` level-0 links on average serve a
     subset of `fraction` of its rows well? Its expected share of a row's two hops must be rich enough."""
     return fraction * (degree + degree * degree) >= MIN_CANDIDATES
-
-
-def _view(vector: Any, dtype: type) -> npt.NDArray[Any]:
-    n = int(vector.size())
-    if n == 0:
-        return np.zeros(0, dtype)
-    out: npt.NDArray[Any] = faiss.rev_swig_ptr(vector.data(), n).view(dtype)
-    return out
 
 
 def _distinct(cand: Ids, own: Ids) -> Ids:
@@ -169,9 +161,9 @@ def derive_subgraph(
     h = parent.hnsw
     total, n = int(parent.ntotal), len(rows)
     m0, m1 = int(h.nb_neighbors(0)), int(h.nb_neighbors(1))
-    nbrs = _view(h.neighbors, np.int32)
-    offsets = _view(h.offsets, np.uint64).astype(np.int64)
-    levels = _view(h.levels, np.int32)  # level + 1 per row
+    nbrs = vector_view(h.neighbors, np.int32)
+    offsets = vector_view(h.offsets, np.uint64).astype(np.int64)
+    levels = vector_view(h.levels, np.int32)  # level + 1 per row
 
     sub = faiss.IndexHNSWFlat(vectors.shape[1], m1, parent.metric_type)
     storage = faiss.downcast_index(sub.storage)
@@ -208,8 +200,8 @@ def derive_subgraph(
     del mapped, own_lists
     sub.init_level_0_from_knngraph(POOL, faiss.swig_ptr(pool_d), faiss.swig_ptr(pool_i))
 
-    sub_nbrs = _view(sub.hnsw.neighbors, np.int32)
-    sub_offsets = _view(sub.hnsw.offsets, np.uint64).astype(np.int64)
+    sub_nbrs = vector_view(sub.hnsw.neighbors, np.int32)
+    sub_offsets = vector_view(sub.hnsw.offsets, np.uint64).astype(np.int64)
     slots0 = sub_offsets[:-1, None] + np.arange(m0)
     for _ in range(ROUNDS):
         graph = sub_nbrs[slots0].astype(np.int64)
@@ -309,11 +301,3 @@ def recall_at(found: Ids, truth: Ids) -> float:
         return 1.0
     hits = (truth[:, :, None] == found[:, None, :]).any(axis=2) & real
     return float(hits.sum() / real.sum())
-
-
-def exact_ids(sub: Any, queries: npt.NDArray[np.float32], k: int) -> Ids:
-    """The true top-k (subset ids) of `queries` over the subset index's stored vectors."""
-    exact = faiss.IndexFlat(int(sub.d), sub.metric_type)
-    exact.add(faiss.downcast_index(sub.storage).reconstruct_n(0, int(sub.ntotal)))
-    _, ids = exact.search(queries, k)
-    return np.asarray(ids, dtype=np.int64)

@@ -22,7 +22,7 @@ import ctypes
 import logging
 from typing import Any
 
-from pelagos.index.faiss_api import faiss
+from pelagos.index.faiss_api import faiss, vector_view
 from pelagos.observability.libc import libc_function
 
 log = logging.getLogger("pelagos.index")
@@ -51,11 +51,8 @@ def advise_region(address: int, nbytes: int) -> bool:
 
 def _vector_region(vec: Any) -> tuple[int, int]:
     """Address and byte size of a faiss (MaybeOwned)Vector."""
-    n = int(vec.size())
-    if n == 0:
-        return 0, 0
-    view = faiss.rev_swig_ptr(vec.data(), n)
-    return int(view.ctypes.data), int(view.nbytes)
+    view = vector_view(vec)
+    return (int(view.ctypes.data), int(view.nbytes)) if len(view) else (0, 0)
 
 
 def advise_index(index: Any) -> int:

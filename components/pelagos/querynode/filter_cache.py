@@ -112,9 +112,10 @@ class FilterCache:
         self._bytes = 0
         self._watched: set[int] = set()
         self._lock = threading.Lock()
-        self._builds: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
-        self._derives: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
-        #: background workers by "niced": deriving (False) and building afresh (True)
+        #: background jobs and their workers by "niced": deriving (False) and building afresh (True)
+        self._jobs: dict[bool, queue.SimpleQueue[Callable[[], None]]] = {
+            niced: queue.SimpleQueue() for niced in (False, True)
+        }
         self._workers: dict[bool, threading.Thread] = {}
 
     @property
@@ -156,15 +157,15 @@ class FilterCache:
         plan: FilterPlan,
         entry: FilterRows,
         name: str,
-        spec: IndexSpec,
+        parent: VectorIndex,
         vectors: Callable[[], Any],
-        parent: VectorIndex | None = None,
         queries: npt.NDArray[Any] | None = None,
     ) -> VectorIndex | None:
-        """The entry's sub-index for (name, spec) when built; counts a use, and asks for the build
-        once the filter has earned one (see the module's invariants). `parent`, the segment's index
-        of that spec, derives it from its own structure where it can (`DerivesSubsets`), checked on
-        the `queries` that used the filter."""
+        """The entry's sub-index of the segment's index `parent` (an index of the same spec over just
+        the entry's rows) when built; counts a use, and asks for it once the filter has earned one
+        (see the module's invariants): derived from `parent`'s own structure where it can
+        (`DerivesSubsets`), checked on the `queries` that used the filter, else built afresh."""
+        spec = parent.spec
         found = entry.subindexes.get((name, spec))
         if found is not None or not self.enabled:
             return found
@@ -225,7 +226,7 @@ class FilterCache:
     def _run(self, job: Callable[[], None], niced: bool) -> None:
         """Queue a background job: derivations (one core, seconds) on a worker of the process's
         priority, fresh builds (every core, tens of seconds) on one SUBINDEX_BUILD_NICENESS nicer."""
-        jobs = self._builds if niced else self._derives
+        jobs = self._jobs[niced]
         jobs.put(job)
         with self._lock:
             if self._workers.get(niced) is None:

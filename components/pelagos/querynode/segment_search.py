@@ -124,14 +124,7 @@ def _subindex(scope: SegmentScope, ctx: SearchContext, index: VectorIndex) -> Ve
     assert filtered is not None and cache is not None
     seg = scope.seg
     return cache.subindex(
-        seg,
-        ctx.plan,
-        filtered,
-        _gathered_name(ctx),
-        index.spec,
-        lambda: _vectors(seg, ctx),
-        index,
-        ctx.queries,
+        seg, ctx.plan, filtered, _gathered_name(ctx), index, lambda: _vectors(seg, ctx), ctx.queries
     )
 
 
