@@ -66,6 +66,16 @@ def _load_then_kill(
 
 
 def _stored_ids(server: StandaloneProcess) -> list[int]:
+    try:
+        return _read_ids(server)
+    except Exception as exc:  # say what the restarted server did (one CI run found it unreachable)
+        alive = server.proc is not None and server.proc.poll() is None
+        raise AssertionError(
+            f"reading after a restart failed ({exc}); server alive: {alive}; its log:\n{server.log_tail(80)}"
+        ) from exc
+
+
+def _read_ids(server: StandaloneProcess) -> list[int]:
     client = MilvusClient(uri=server.uri, timeout=30)
     try:
         rows = client.query("durable", filter="id >= 0", output_fields=["id"], consistency_level="Strong")
