@@ -36,10 +36,9 @@ def pad_missing(scores: npt.NDArray[np.generic], ids: npt.NDArray[np.generic], m
     """Normalise a faiss result: float32 scores, int64 ids, pad score where the id is -1."""
     out_scores: Scores = scores if scores.dtype == np.float32 else scores.astype(np.float32)  # type: ignore[assignment]
     out_ids: Ids = ids if ids.dtype == np.int64 else ids.astype(np.int64)  # type: ignore[assignment]
-    missing = out_ids < 0
-    if missing.any():
+    if out_ids.size and out_ids.min() < 0:  # one reduction: most results are full
         out_scores = out_scores.copy()
-        out_scores[missing] = metric.pad_score
+        out_scores[out_ids < 0] = metric.pad_score
     return out_scores, out_ids
 
 

@@ -148,7 +148,8 @@ def one_segment_topk(
         if tied.any() and (tied & (ids[:, 1:] < ids[:, :-1])).any():
             return None  # equal scores must come in row order, as merge_topk orders them
     if valid.all():
-        topks = np.full(ctx.nq, ids.shape[1], dtype=np.int64)
+        topks = np.empty(ctx.nq, np.int64)
+        topks.fill(ids.shape[1])
         rows, hit_scores = ids.reshape(-1), scores.reshape(-1)
     else:
         topks = valid.sum(axis=1).astype(np.int64)
@@ -156,7 +157,7 @@ def one_segment_topk(
     seg = scope.seg
     numbers = seg.pk_numbers
     pks = numbers[rows] if numbers is not None else seg.pks.take(pa.array(rows))
-    names = output_names(ctx.req.output_fields, schema)
+    names = output_names(ctx.req.output_fields, schema) if ctx.req.output_fields else None
     fields = gather([scope], np.zeros(len(rows), np.int64), rows, names) if names else NO_FIELDS
     return ShardSearchResult(
         topks=topks, pks=pks, scores=hit_scores.astype(np.float32, copy=False), fields=fields

@@ -111,6 +111,8 @@ class RPCBase:
         apart, so it is fetched only when a string column other than `$meta`
         is in the output.
         """
+        if not table.num_columns:  # most searches: the keys alone
+            return None
         for f in table.schema:
             if (f.type == _STRING or f.type == _LARGE_STRING) and f.name != DYNAMIC_FIELD_NAME:
                 return (await self.proxy.describe_collection(db, collection)).schema

@@ -59,6 +59,8 @@ from pelagos.interfaces.types import (
 from pelagos.schema import DYNAMIC_FIELD_NAME, ROW_TIMESTAMP_COLUMN, CollectionSchema
 
 _FLOAT_VECTOR = 101
+_LITTLE_F32 = np.dtype("<f4")  # the wire's byte order
+_F32 = np.dtype(np.float32)
 _BINARY_VECTOR = 100
 _SCORES_FIELD = schema_pb2.SearchResultData.DESCRIPTOR.fields_by_name["scores"].number
 _FEW_SCORES = 256
@@ -114,9 +116,10 @@ def vectors_from_placeholder_group(raw: bytes) -> np.ndarray:
             raise InvalidArgumentError(
                 f"a float vector query of {width} bytes is not a whole number of float32"
             )
-        return (
-            np.frombuffer(joined, dtype="<f4").astype(np.float32, copy=False).reshape(len(values), width // 4)
-        )
+        floats = np.frombuffer(joined, dtype=_LITTLE_F32)
+        if floats.dtype != _F32:  # a big-endian host
+            floats = floats.astype(_F32)
+        return floats.reshape(len(values), width // 4)
     if ph.type == _BINARY_VECTOR:
         if width == 0:
             raise InvalidArgumentError("a binary vector query is empty")
@@ -361,6 +364,17 @@ def _primary_position(columns: list[str], primary: str, reported: Sequence[str])
     return next((i for i, c in enumerate(columns) if c not in before), len(columns))
 
 
+@functools.lru_cache(maxsize=1024)
+def _reply_layout(
+    columns: tuple[str, ...], primary: str, reported: tuple[str, ...]
+) -> tuple[int | None, tuple[str, ...]]:
+    """Where the primary key goes among a reply's output columns (None: not asked for), and the
+    reply's `output_fields`; the same for every search of one shape."""
+    at = _primary_position(list(columns), primary, reported)
+    listed = list(columns) if at is None else [*columns[:at], primary, *columns[at:]]
+    return at, tuple(response_output_fields(listed, reported))
+
+
 def search_result_to_proto(
     result: SearchResult,
     *,
@@ -390,7 +404,7 @@ def search_result_to_proto(
     else:
         append_fixed(data, _SCORES_FIELD, scores, np.float32)
     reported = result.output_fields or requested_output
-    at = _primary_position(columns, result.primary_field, reported)
+    at, listed = _reply_layout(tuple(columns), result.primary_field, tuple(reported))
     if columns:
         add_fields(
             data.fields_data,
@@ -400,9 +414,7 @@ def search_result_to_proto(
         )
     elif at is not None:  # the keys alone (Arrow is not asked about an empty table)
         key_field(data.fields_data.add(), result.primary_field, keys, schema)
-    if at is not None:
-        columns = [*columns[:at], result.primary_field, *columns[at:]]
-    data.output_fields.extend(response_output_fields(columns, reported))
+    data.output_fields.extend(listed)
     if result.iterator_token:
         data.search_iterator_v2_results.token = result.iterator_token
         if result.iterator_last_bound is not None:
