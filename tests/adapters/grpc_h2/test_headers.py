@@ -64,3 +64,27 @@ def test_invalid_utf8_is_refused() -> None:
     block = b"\x00\x03x-a\x02\xff\xfe"
     with pytest.raises(hpack.HPACKDecodingError, match="UTF-8"):
         HeaderDecoder().decode(block)
+
+
+def test_a_remembered_run_of_indexed_fields_follows_the_dynamic_table() -> None:
+    encoder = hpack.Encoder()
+    decoder = HeaderDecoder()
+    decoder.decode(encoder.encode([("x-a", "1")]))  # x-a: 1 is dynamic entry 62
+    assert decoder.decode(b"\x82\xbe") == [(":method", "GET"), ("x-a", "1")]
+    assert decoder.decode(b"\x82\xbe") == [(":method", "GET"), ("x-a", "1")]  # the remembered run
+    decoder.decode(encoder.encode([("x-b", "2")]))  # x-b: 2 is now 62, x-a: 1 is 63
+    assert decoder.decode(b"\x82\xbe\xbf") == [(":method", "GET"), ("x-b", "2"), ("x-a", "1")]
+    assert decoder.decode(b"\x82\xbe") == [(":method", "GET"), ("x-b", "2")]
+    decoded = decoder.decode(b"\x82\xbe" + encoder.encode([("x-c", "3")]))  # a run, then literals
+    assert decoded == [(":method", "GET"), ("x-b", "2"), ("x-c", "3")]
+
+
+def test_a_remembered_run_counts_against_the_header_list_limit() -> None:
+    encoder = hpack.Encoder()
+    decoder = HeaderDecoder(max_list_size=200)
+    decoder.decode(encoder.encode([("x-a", "v" * 100)]))
+    assert decoder.decode(b"\xbe") == [("x-a", "v" * 100)]
+    with pytest.raises(hpack.HPACKDecodingError, match="header list over"):
+        decoder.decode(b"\xbe\xbe")
+    with pytest.raises(hpack.HPACKDecodingError, match="header list over"):
+        decoder.decode(b"\xbe" + encoder.encode([("x-b", "w" * 100)]))
