@@ -34,7 +34,7 @@ from typing import Any, cast
 from pelagos.adapters.grpc_h2 import frames as fr
 from pelagos.adapters.grpc_h2 import status as gs
 from pelagos.adapters.grpc_h2.busy_poll import BusyPoll
-from pelagos.adapters.grpc_h2.context import AbortError, CallContext
+from pelagos.adapters.grpc_h2.context import AbortError, CallContext, metadatum
 from pelagos.adapters.grpc_h2.headers import HeaderDecoder
 
 log = logging.getLogger("pelagos.adapters.grpc_h2")
@@ -86,8 +86,9 @@ class _Stream:
         "body",
         "chunks",
         "deadline_hit",
-        "headers",
+        "encoding",
         "id",
+        "metadata",
         "method",
         "offset",
         "received",
@@ -96,13 +97,17 @@ class _Stream:
         "send_window",
         "size",
         "task",
+        "timeout",
         "timer",
         "trailers",
     )
 
     def __init__(self, stream_id: int, send_window: int) -> None:
         self.id = stream_id
-        self.headers: list[tuple[str, str]] = []
+        #: the call's metadata (headers but pseudo-headers and transport settings), -bin values decoded
+        self.metadata: list[tuple[str, str | bytes]] = []
+        self.timeout: str | None = None  # grpc-timeout
+        self.encoding: str | None = None  # grpc-encoding
         self.chunks: list[bytes] = []
         self.size = 0
         self.received = False  # END_STREAM seen
@@ -305,14 +310,19 @@ class Connection(asyncio.Protocol):
         self.idle.clear()
         path = ""
         content_type = ""
-        for name, value in headers:
+        metadata = st.metadata
+        for name, value in headers:  # one pass: the call's path, its settings, what the handler sees
             if name[0] == ":":
                 if name == ":path":
                     path = value
-            else:
-                if name == "content-type":
-                    content_type = value
-                st.headers.append((name, value))
+            elif name not in _SKIPPED_METADATA:
+                metadata.append((name, value) if not name.endswith("-bin") else metadatum(name, value))
+            elif name == "content-type":
+                content_type = value
+            elif name == "grpc-timeout":
+                st.timeout = value
+            elif name == "grpc-encoding":
+                st.encoding = value
         if not content_type.startswith("application/grpc"):
             self._respond_http(st, "415")
             return
@@ -428,17 +438,10 @@ class Connection(asyncio.Protocol):
         assert method is not None
         body = st.chunks[0] if len(st.chunks) == 1 else b"".join(st.chunks)
         st.chunks = []
-        timeout: float | None = None
-        encoding: str | None = None
-        for name, value in st.headers:
-            if name == "grpc-timeout":
-                timeout = gs.parse_timeout(value)
-            elif name == "grpc-encoding":
-                encoding = value
-        metadata = [(k, v) for k, v in st.headers if k not in _SKIPPED_METADATA]
+        timeout = None if st.timeout is None else gs.parse_timeout(st.timeout)
         deadline = None if timeout is None else time.monotonic() + timeout
-        ctx = CallContext(metadata, self._peer, deadline)
-        st.task = self._loop.create_task(self._call(st, method, body, encoding, ctx))
+        ctx = CallContext(st.metadata, self._peer, deadline)
+        st.task = self._loop.create_task(self._call(st, method, body, st.encoding, ctx))
         if timeout is not None:
             st.timer = self._loop.call_later(timeout, self._expire, st)
 

@@ -32,8 +32,9 @@ Metadata = tuple[tuple[str, str | bytes], ...]
 class CallContext:
     __slots__ = ("_deadline", "_headers", "_metadata", "_peer", "code", "details")
 
-    def __init__(self, headers: list[tuple[str, str]], peer: str, deadline: float | None) -> None:
-        self._headers = headers
+    def __init__(self, metadata: list[tuple[str, str | bytes]], peer: str, deadline: float | None) -> None:
+        """`metadata`: the call's own headers, -bin values decoded (see `metadatum`)."""
+        self._headers = metadata
         self._metadata: Metadata | None = None
         self._peer = peer
         self._deadline = deadline
@@ -42,7 +43,7 @@ class CallContext:
 
     def invocation_metadata(self) -> Metadata:
         if self._metadata is None:
-            self._metadata = tuple(_metadatum(k, v) for k, v in self._headers)
+            self._metadata = tuple(self._headers)
         return self._metadata
 
     def peer(self) -> str:
@@ -61,7 +62,8 @@ class CallContext:
         self.details = details
 
 
-def _metadatum(key: str, value: str) -> tuple[str, str | bytes]:
+def metadatum(key: str, value: str) -> tuple[str, str | bytes]:
+    """A header as gRPC metadata: the value of a `-bin` key base64-decoded."""
     if not key.endswith("-bin"):
         return key, value
     try:
