@@ -4,6 +4,9 @@ Invariants:
 - frames are parsed from one buffer in a loop, and everything a batch of
   frames calls for (SETTINGS and PING acks, window updates, answers computed
   at once) leaves in one write;
+- an answer is written at the end of the current turn of the event loop, in
+  one write with every other answer of that turn (the members of a merged
+  search finish together: one write of ~30 us instead of one per call);
 - flow control, receiving: streams start with STREAM_WINDOW and the
   connection is raised to CONNECTION_WINDOW at once; both are replenished
   when half is used, so requests up to the message limit never stall (a
@@ -142,6 +145,7 @@ class Connection(asyncio.Protocol):
         self._blocked: dict[int, _Stream] = {}  # streams waiting for window, in order
         self._out: list[bytes] = []
         self._in_batch = False
+        self._flush_queued = False
         self._closed = False
         self._goaway_sent = False
         self._peer = ""
@@ -501,7 +505,7 @@ class Connection(asyncio.Protocol):
         st.trailers = _OK_TRAILERS
         self._out.append(fr.frame(fr.HEADERS, fr.END_HEADERS, st.id, _OK_HEADERS))
         self._send_body(st)
-        self._flush()
+        self._flush_soon()
         self._state.busy_poll.answered(self._loop)
 
     def _respond_status(self, st: _Stream, code: int, message: str) -> None:
@@ -575,6 +579,18 @@ class Connection(asyncio.Protocol):
         self._out.append(data)
         if not self._in_batch:
             self._flush()
+
+    def _flush_soon(self) -> None:
+        """Write what is queued once the tasks ready in this turn of the loop have run (answers
+        finishing together leave in one write); within data_received, when it is done."""
+        if self._in_batch or self._flush_queued:
+            return
+        self._flush_queued = True
+        self._loop.call_soon(self._flush_queued_out)
+
+    def _flush_queued_out(self) -> None:
+        self._flush_queued = False
+        self._flush()
 
     def _flush(self, force: bool = False) -> None:
         if (self._in_batch and not force) or not self._out:
