@@ -14,7 +14,12 @@ Invariants:
   ones stop after `budget_s`; a cell reports the lowest, so a target whose
   search path changes within a cell (a cache that arrives) is never credited
   with the better path's recall at the other path's rate;
-- each figure of a cell is the median over `repeat` runs of its loop.
+- each figure of a cell is the median over `repeat` runs of its loop; a
+  sweep's repeats are interleaved (`search_cells`): run r of every
+  configuration comes before run r + 1 of any, so the runs of one figure
+  lie minutes apart, not within the same few seconds (this VM's host slows
+  for a minute at a time; back to back, such a dip took all three runs of
+  a cell, and a cache arriving during a sweep is seen by the later runs).
 """
 
 from __future__ import annotations
@@ -104,31 +109,61 @@ def batched(search: SearchFn, queries: F32, budget: Budget, k: int, limit_s: flo
     return len(rows) / elapsed, pad_ids(rows, k)
 
 
-def search_cell(search: SearchFn, queries: F32, truth: I64, k: int, budget: Budget) -> dict[str, float]:
-    """recall@k, qps_1, qps_8 and qps_batch of one search configuration (medians of repeats)."""
-    for i in range(min(budget.warmup, queries.shape[0])):
-        search(queries[i : i + 1])
-    ones: list[float] = []
-    eights: list[float] = []
-    batches: list[float] = []
-    recalls: list[float] = []
-    answered = 0
+@dataclass
+class _Runs:
+    """The runs of one search configuration so far."""
+
+    ones: list[float]
+    eights: list[float]
+    batches: list[float]
+    recalls: list[float]
+    answered: int = 0
+
+    def figures(self) -> dict[str, float]:
+        return {
+            "recall": min(self.recalls) if self.recalls else float("nan"),
+            "recall_queries": float(self.answered),
+            "qps_1": median(self.ones),
+            "qps_8": median(self.eights),
+            "qps_batch": median(self.batches),
+        }
+
+
+#: told after each run of a configuration: (its position in the sweep, the run, the run's recall)
+RunDone = Callable[[int, int, float], None]
+
+
+def search_cells(
+    searches: Sequence[SearchFn],
+    queries: F32,
+    truth: I64,
+    k: int,
+    budget: Budget,
+    done: RunDone | None = None,
+) -> list[dict[str, float]]:
+    """recall@k, qps_1, qps_8 and qps_batch of each search configuration (medians of repeats),
+    the repeats interleaved across the configurations (see the module's invariants)."""
+    runs = [_Runs([], [], [], []) for _ in searches]
     for run in range(budget.repeat):
         limit = budget.recall_budget_s if run == 0 else budget.budget_s
-        qps, ids = batched(search, queries, budget, k, limit)
-        batches.append(qps)
-        if run == 0:
-            answered = ids.shape[0]
-        recalls.append(recall_at_k(ids, truth[: ids.shape[0]], k))
-        ones.append(single_thread_qps(search, queries, budget))
-        eights.append(threaded_qps(search, queries, budget))
-    return {
-        "recall": min(recalls) if recalls else float("nan"),
-        "recall_queries": float(answered),
-        "qps_1": median(ones),
-        "qps_8": median(eights),
-        "qps_batch": median(batches),
-    }
+        for position, (search, got) in enumerate(zip(searches, runs, strict=True)):
+            for i in range(min(budget.warmup, queries.shape[0])):
+                search(queries[i : i + 1])
+            qps, ids = batched(search, queries, budget, k, limit)
+            got.batches.append(qps)
+            if run == 0:
+                got.answered = ids.shape[0]
+            got.recalls.append(recall_at_k(ids, truth[: ids.shape[0]], k))
+            got.ones.append(single_thread_qps(search, queries, budget))
+            got.eights.append(threaded_qps(search, queries, budget))
+            if done is not None:
+                done(position, run, got.recalls[-1])
+    return [got.figures() for got in runs]
+
+
+def search_cell(search: SearchFn, queries: F32, truth: I64, k: int, budget: Budget) -> dict[str, float]:
+    """recall@k, qps_1, qps_8 and qps_batch of one search configuration (medians of repeats)."""
+    return search_cells([search], queries, truth, k, budget)[0]
 
 
 def latency_cell(call: Callable[[int], object], requests: int, repeat: int) -> Latency:

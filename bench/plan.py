@@ -60,10 +60,11 @@ class Plan:
 
     def steps(self, client: bool, ceiling: bool = False) -> int:
         """Progress ticks of one target run: setup, ingest, sweeps, reads, IVF, teardown."""
+        runs = self.budget.repeat  # a sweep ticks after each run of each configuration
         if ceiling:  # collection, insert batches, the HNSW and filtered sweeps, done
-            return 1 + self.insert_batches + 2 * len(self.efs) + 1
+            return 1 + self.insert_batches + 2 * len(self.efs) * runs + 1
         ingest = self.insert_batches + 4 if client else 1  # batches, flush, index, load, first search
-        sweeps = 2 * len(self.efs) + 1 + len(self.nprobes)  # hnsw, filtered, ivf build, ivf
+        sweeps = (2 * len(self.efs) + len(self.nprobes)) * runs + 1  # hnsw, filtered, ivf; ivf build
         reads = 3 if client else 0
         return 1 + ingest + sweeps + reads + 1
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +12,7 @@ import pytest
 from bench.__main__ import render_saved
 from bench.dataset import FILTER_CATEGORY, Dataset, DatasetSpec, build, load_or_build
 from bench.faiss_reference import FaissReference
-from bench.measure import Budget, search_cell
+from bench.measure import Budget, search_cell, search_cells
 from bench.metrics import Latency, pad_ids, peak_rss, recall_at_k
 from bench.plan import Plan, TargetResult, make_plan, nlist_for
 from bench.report import (
@@ -128,6 +128,34 @@ def test_search_cell_reports_the_worst_recall_of_its_runs(tiny: Dataset) -> None
     cell = search_cell(search, tiny.queries, tiny.truth, TINY.k, budget)
     assert cell["recall"] == pytest.approx((TINY.k - 1) / TINY.k, abs=0.02)  # 0.9: one hit in ten lost
     assert cell["recall_queries"] == TINY.nq
+
+
+def test_search_cells_interleave_the_repeats_of_a_sweep(tiny: Dataset) -> None:
+    # run r of every configuration before run r + 1 of any: a slow minute of the host lands in one
+    # run of each figure, and a cache that arrives mid-sweep is seen by the later runs
+    calls: list[str] = []
+
+    def searcher(label: str) -> Callable[[np.ndarray], np.ndarray]:
+        def search(queries: np.ndarray) -> np.ndarray:
+            if not calls or calls[-1] != label:
+                calls.append(label)
+            return _brute_force(tiny.vectors, queries, TINY.k)
+
+        return search
+
+    runs: list[tuple[int, int]] = []
+    budget = Budget(budget_s=0.01, min_queries=3, repeat=3, threads=2, batch=7, warmup=1)
+    cells = search_cells(
+        [searcher("a"), searcher("b")],
+        tiny.queries,
+        tiny.truth,
+        TINY.k,
+        budget,
+        lambda position, run, recall: runs.append((position, run)),
+    )
+    assert calls == ["a", "b", "a", "b", "a", "b"]
+    assert runs == [(0, 0), (1, 0), (0, 1), (1, 1), (0, 2), (1, 2)]
+    assert all(cell["recall"] >= 0.99 and cell["qps_1"] > 0 for cell in cells)
 
 
 def test_faiss_reference_ticks_as_planned(tiny: Dataset) -> None:
