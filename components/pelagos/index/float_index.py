@@ -232,9 +232,10 @@ class FaissFloatIndex:
         vectors: npt.NDArray[np.float32],
         queries: npt.NDArray[np.float32],
     ) -> tuple[float, str] | None:
-        """How wide `subset` (derived for `rows`, whose stored form is `vectors`) must be searched, as a share of the width a filtered
-        walk of this index at ef=CHECK_EF gets, to answer `queries` as well as that walk (less
-        CHECK_SLACK): the smallest of WIDTH_SHARES that does, and what was measured; None if none."""
+        """How wide `subset` (derived for `rows`, whose stored form is `vectors`) must be searched, as
+        a share of the width a filtered walk of this index at ef=CHECK_EF gets, to answer `queries`
+        as well as that walk (less CHECK_SLACK): the smallest of WIDTH_SHARES that does, and what was
+        measured; None if none."""
         if not len(queries) or len(rows) <= 10:
             return 1.0, ""
         allowed = np.zeros(self._count, dtype=bool)

@@ -11,14 +11,12 @@ def frozen(value: Any) -> Any:
     The type is part of a scalar's key (True, 1 and 1.0 differ); what cannot be hashed is keyed by
     its repr.
     """
-    if type(value) is dict:
+    if isinstance(value, dict):
         if not value:  # most requests: no filter parameters
             return ()
         if len(value) == 1:  # most search params: {"ef": 64}, {"nprobe": 16}
             ((k, v),) = value.items()
             return ((str(k), frozen(v)),)
-        return tuple(sorted((str(k), frozen(v)) for k, v in value.items()))
-    if isinstance(value, dict):
         return tuple(sorted((str(k), frozen(v)) for k, v in value.items()))
     if isinstance(value, list | tuple):
         return ("[", *(frozen(v) for v in value))

@@ -5,7 +5,6 @@ was made. Driven through the asyncio.Protocol methods with a transport that reco
 from __future__ import annotations
 
 import asyncio
-import struct
 from typing import Any
 
 import hpack
@@ -14,6 +13,7 @@ from pelagos.adapters.grpc_h2 import CallContext
 from pelagos.adapters.grpc_h2 import frames as fr
 from pelagos.adapters.grpc_h2 import status as gs
 from pelagos.adapters.grpc_h2.connection import Connection, Method, ServerState
+from tests.adapters.grpc_h2.raw_frames import split_frames
 
 PATH = "/test.Echo/Wait"
 
@@ -52,17 +52,6 @@ def _request(encoder: hpack.Encoder, sid: int, body: bytes) -> bytes:
     )
 
 
-def _frames(data: bytes) -> list[tuple[int, int, int, bytes]]:
-    out, pos = [], 0
-    while pos + 9 <= len(data):
-        length = int.from_bytes(data[pos : pos + 3], "big")
-        kind, flags = data[pos + 3], data[pos + 4]
-        sid = struct.unpack(">I", data[pos + 5 : pos + 9])[0] & 0x7FFFFFFF
-        out.append((kind, flags, sid, data[pos + 9 : pos + 9 + length]))
-        pos += 9 + length
-    return out
-
-
 async def _turns(n: int) -> None:
     for _ in range(n):
         await asyncio.sleep(0)
@@ -93,7 +82,7 @@ async def test_answers_finishing_together_leave_in_one_write() -> None:
     await _turns(5)
     answers = transport.writes[written:]
     assert len(answers) == 1, f"{len(answers)} writes for two answers finishing together"
-    frames = _frames(answers[0])
+    frames = split_frames(answers[0])
     data = {sid: payload for kind, _, sid, payload in frames if kind == fr.DATA}
     assert data == {1: gs.frame_message(b"A"), 3: gs.frame_message(b"B")}
     ends = {sid for kind, flags, sid, _ in frames if kind == fr.HEADERS and flags & fr.END_STREAM}
@@ -107,5 +96,5 @@ async def test_a_lone_answer_is_written_within_a_turn() -> None:
     conn.data_received(fr.PREFACE + fr.settings_frame([]) + _request(hpack.Encoder(), 1, b"x"))
     written = len(transport.writes)
     await _turns(2)  # the handler's task runs, then the write queued behind it
-    frames = [f for w in transport.writes[written:] for f in _frames(w)]
+    frames = [f for w in transport.writes[written:] for f in split_frames(w)]
     assert (fr.DATA, 0, 1, gs.frame_message(b"X")) in frames

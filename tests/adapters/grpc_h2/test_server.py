@@ -20,6 +20,7 @@ import pytest
 
 from pelagos.adapters.grpc_h2 import CallContext, GrpcServer
 from pelagos.adapters.grpc_h2 import frames as fr
+from tests.adapters.grpc_h2.raw_frames import split_frames
 
 ECHO = "/test.Echo/Echo"
 SIZED = "/test.Echo/Sized"
@@ -264,22 +265,11 @@ def _raw_exchange(port: int, data: bytes) -> bytes:
         return b"".join(chunks)
 
 
-def _frames(data: bytes) -> list[tuple[int, int, int, bytes]]:
-    out, pos = [], 0
-    while pos + 9 <= len(data):
-        length = int.from_bytes(data[pos : pos + 3], "big")
-        kind, flags = data[pos + 3], data[pos + 4]
-        sid = struct.unpack(">I", data[pos + 5 : pos + 9])[0] & 0x7FFFFFFF
-        out.append((kind, flags, sid, data[pos + 9 : pos + 9 + length]))
-        pos += 9 + length
-    return out
-
-
 async def test_a_bad_preface_gets_goaway_and_close(server: GrpcServer) -> None:
     reply = await call(_raw_exchange, server.port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-    kinds = [f[0] for f in _frames(reply)]
+    kinds = [f[0] for f in split_frames(reply)]
     assert fr.GOAWAY in kinds
-    goaway = next(f for f in _frames(reply) if f[0] == fr.GOAWAY)
+    goaway = next(f for f in split_frames(reply) if f[0] == fr.GOAWAY)
     assert struct.unpack(">I", goaway[3][4:8])[0] == fr.PROTOCOL_ERROR
 
 
@@ -291,7 +281,7 @@ async def test_ping_and_settings_are_acknowledged(server: GrpcServer) -> None:
         + fr.frame(fr.PING, 0, 0, opaque)
         + fr.frame(fr.PING, 0, 0, b"short")  # a PING must be 8 bytes: FRAME_SIZE_ERROR
     )
-    frames = _frames(await call(_raw_exchange, server.port, request))
+    frames = split_frames(await call(_raw_exchange, server.port, request))
     assert (fr.SETTINGS, fr.ACK, 0, b"") in frames
     assert (fr.PING, fr.ACK, 0, opaque) in frames
     goaway = next(f for f in frames if f[0] == fr.GOAWAY)

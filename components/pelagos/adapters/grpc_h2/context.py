@@ -30,20 +30,17 @@ Metadata = tuple[tuple[str, str | bytes], ...]
 
 
 class CallContext:
-    __slots__ = ("_deadline", "_headers", "_metadata", "_peer", "code", "details")
+    __slots__ = ("_deadline", "_metadata", "_peer", "code", "details")
 
     def __init__(self, metadata: list[tuple[str, str | bytes]], peer: str, deadline: float | None) -> None:
         """`metadata`: the call's own headers, -bin values decoded (see `metadatum`)."""
-        self._headers = metadata
-        self._metadata: Metadata | None = None
+        self._metadata: Metadata = tuple(metadata)
         self._peer = peer
         self._deadline = deadline
         self.code = OK
         self.details = ""
 
     def invocation_metadata(self) -> Metadata:
-        if self._metadata is None:
-            self._metadata = tuple(self._headers)
         return self._metadata
 
     def peer(self) -> str:
