@@ -92,7 +92,7 @@ class CannedMilvus(milvus_pb2_grpc.MilvusServiceServicer):  # type: ignore[misc]
         )
 
     async def Insert(self, request: Any, context: Any) -> Any:
-        pks = next((f.scalars.long_data.data for f in request.fields_data if f.field_name == "pk"), [])
+        pks: Any = next((f.scalars.long_data.data for f in request.fields_data if f.field_name == "pk"), [])
         return milvus_pb2.MutationResult(
             status=OK,
             IDs=schema_pb2.IDs(int_id=schema_pb2.LongArray(data=pks)),

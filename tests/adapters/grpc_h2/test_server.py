@@ -101,7 +101,8 @@ async def channel(server: GrpcServer) -> AsyncIterator[grpc.Channel]:
     ch.close()
 
 
-def unary(channel: grpc.Channel, path: str) -> Callable[..., Any]:
+def unary(channel: grpc.Channel, path: str) -> Any:
+    """A unary-unary multi-callable (call it, or `.future(...)` it) passing bytes through."""
     return channel.unary_unary(path, request_serializer=_identity, response_deserializer=_identity)
 
 
