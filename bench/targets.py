@@ -116,7 +116,7 @@ def milvus_lite_file(cache_root: Path) -> Iterator[Endpoint]:
     try:
         yield Endpoint(uri=str(path), pid=None, log_path=None)
     finally:
-        from milvus_lite.server_manager import server_manager_instance  # type: ignore[import-untyped]
+        from milvus_lite.server_manager import server_manager_instance
 
         server_manager_instance.release_server(str(path))
         shutil.rmtree(path, ignore_errors=True)
