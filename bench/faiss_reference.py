@@ -26,7 +26,7 @@ import faiss as _faiss
 import numpy as np
 
 from bench.dataset import FILTER_CATEGORY, Dataset
-from bench.measure import F32, I64, search_cells
+from bench.measure import F32, I64, sweep_metrics
 from bench.plan import Plan, TargetResult, Tick
 
 faiss: Any = _faiss  # its bundled stubs lack SearchParameters*: use it untyped
@@ -60,23 +60,13 @@ class FaissReference:
         self._tick(f"{self.result.name}: {step}")
 
     def _sweep(self, family: str, knob: str, cells: list[tuple[int, Any]], data: Dataset, truth: I64) -> None:
-        repeat = self._plan.budget.repeat
         self._step = f"{family} sweep"
-
-        def done(position: int, run: int, recall: float) -> None:
-            self._mark(f"{family} {knob}={cells[position][0]} run {run + 1}/{repeat} recall {recall:.3f}")
-
-        figures = search_cells(
-            [_searcher(self._index, data.spec.k, params) for _, params in cells],
-            data.queries,
-            truth,
-            data.spec.k,
-            self._plan.budget,
-            done,
+        points = [(value, _searcher(self._index, data.spec.k, params)) for value, params in cells]
+        self.result.metrics.update(
+            sweep_metrics(
+                family, knob, points, data.queries, truth, data.spec.k, self._plan.budget, self._mark
+            )
         )
-        for (value, _), cell in zip(cells, figures, strict=True):
-            for key, figure in cell.items():
-                self.result.metrics[f"{family}.{knob}{value}.{key}"] = figure
 
     def _run(self, data: Dataset) -> None:
         plan, m = self._plan, self.result.metrics

@@ -161,6 +161,36 @@ def search_cells(
     return [got.figures() for got in runs]
 
 
+def sweep_metrics(
+    family: str,
+    knob: str,
+    points: Sequence[tuple[int, SearchFn]],
+    queries: F32,
+    truth: I64,
+    k: int,
+    budget: Budget,
+    mark: Callable[[str], None],
+    *,
+    recall: bool = True,
+) -> dict[str, float]:
+    """The figures of a sweep over (knob value, search) points (`search_cells`), named
+    `<family>.<knob><value>.<figure>` as the plan's metric keys are; `mark` is told after each run
+    ("hnsw ef=64 run 2/3 recall 0.954"). recall=False: hits that mean nothing (a canned server), no
+    recall figures."""
+
+    def done(position: int, run: int, got: float) -> None:
+        shown = f" recall {got:.3f}" if recall else ""
+        mark(f"{family} {knob}={points[position][0]} run {run + 1}/{budget.repeat}{shown}")
+
+    cells = search_cells([search for _, search in points], queries, truth, k, budget, done)
+    out: dict[str, float] = {}
+    for (value, _), cell in zip(points, cells, strict=True):
+        if not recall:
+            del cell["recall"], cell["recall_queries"]
+        out.update({f"{family}.{knob}{value}.{key}": figure for key, figure in cell.items()})
+    return out
+
+
 def search_cell(search: SearchFn, queries: F32, truth: I64, k: int, budget: Budget) -> dict[str, float]:
     """recall@k, qps_1, qps_8 and qps_batch of one search configuration (medians of repeats)."""
     return search_cells([search], queries, truth, k, budget)[0]

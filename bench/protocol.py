@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from bench.dataset import FILTER_CATEGORY, Dataset
-from bench.measure import F32, latency_cell, search_cells
+from bench.measure import F32, latency_cell, sweep_metrics
 from bench.metrics import peak_rss
 from bench.plan import Plan, TargetResult, Tick
 
@@ -243,27 +243,21 @@ class ClientProtocol:
         filt: str,
         truth: Any,
     ) -> None:
-        m = self.result.metrics
-        repeat = self._plan.budget.repeat
         self._step = f"{family} sweep"
-
-        def done(position: int, run: int, recall: float) -> None:
-            got = "" if self._ceiling else f" recall {recall:.3f}"
-            self._mark(f"{family} {knob}={values[position]} run {run + 1}/{repeat}{got}")
-
-        cells = search_cells(
-            [self._searcher(client, {knob: value}, filt) for value in values],
-            data.queries,
-            truth,
-            data.spec.k,
-            self._plan.budget,
-            done,
+        points = [(value, self._searcher(client, {knob: value}, filt)) for value in values]
+        self.result.metrics.update(
+            sweep_metrics(
+                family,
+                knob,
+                points,
+                data.queries,
+                truth,
+                data.spec.k,
+                self._plan.budget,
+                self._mark,
+                recall=not self._ceiling,  # canned answers: their recall means nothing
+            )
         )
-        for value, cell in zip(values, cells, strict=True):
-            if self._ceiling:  # canned answers: their recall means nothing
-                del cell["recall"], cell["recall_queries"]
-            for key, figure in cell.items():
-                m[f"{family}.{knob}{value}.{key}"] = figure
 
     def _reads(self, client: Any, data: Dataset) -> None:
         plan, m, notes = self._plan, self.result.metrics, self.result.notes
