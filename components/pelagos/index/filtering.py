@@ -125,6 +125,14 @@ def widened(width: int, fraction: float, cap: int) -> int:
     return max(width, min(cap, round(width / fraction)))
 
 
+def subindex_width(ef: int, fraction: float, rows: int, share: float) -> int:
+    """How wide a sub-index over `rows` allowed rows (a `fraction` of its parent HNSW's) is searched
+    for a query at `ef`: `share` of the width a filtered walk of the parent gets (`widened`, at most
+    `rows`), never below ef. share=1.0 is the walk's own width. The query node searches a sub-index
+    so, and the check that keeps a derived one measures it so."""
+    return max(ef, round(widened(ef, fraction, max(ef, rows)) * share))
+
+
 def prefer_exact(
     plan: FilterPlan, ef: int, hnsw_m: int, metric: MetricType, step_cost: float | None = None
 ) -> bool:

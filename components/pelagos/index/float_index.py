@@ -35,7 +35,7 @@ from pelagos.errors import IndexParamError
 from pelagos.index import container
 from pelagos.index.exact import exact_knn, normalize_rows
 from pelagos.index.faiss_api import faiss
-from pelagos.index.filtering import FilterPlan, plan_filter, prefer_exact, widened
+from pelagos.index.filtering import FilterPlan, plan_filter, prefer_exact, subindex_width, widened
 from pelagos.index.hnsw_subgraph import (
     CHECK_EF,
     CHECK_SLACK,
@@ -243,9 +243,10 @@ class FaissFloatIndex:
         truth = exact_knn(queries, vectors, 10, self._spec.metric)[1]
         found = self.search(queries, 10, SearchParams(ef=CHECK_EF), allowed)[1]
         walk = recall_at(np.where(found >= 0, np.searchsorted(rows, found), -1), truth)
-        width = widened(CHECK_EF, len(rows) / self._count, max(CHECK_EF, len(rows)))
+        fraction = len(rows) / self._count
+        width = subindex_width(CHECK_EF, fraction, len(rows), 1.0)
         for share in WIDTH_SHARES:
-            ef = max(CHECK_EF, round(width * share))
+            ef = subindex_width(CHECK_EF, fraction, len(rows), share)
             ours = recall_at(subset.search(queries, 10, SearchParams(ef=ef))[1], truth)
             if ours >= walk - CHECK_SLACK:
                 return share, (

@@ -35,7 +35,7 @@ import pyarrow.compute as pc
 
 from pelagos.index import VectorIndex
 from pelagos.index.exact import exact_knn, exact_range
-from pelagos.index.filtering import gathered_scan_pays, widened
+from pelagos.index.filtering import gathered_scan_pays, subindex_width
 from pelagos.index.kinds import IndexType, MetricType
 from pelagos.index.results import RangeResult, TopK
 from pelagos.querynode.filter_cache import FilterCache, FilterRows
@@ -98,10 +98,9 @@ def knn(scope: SegmentScope, ctx: SearchContext, k: int) -> TopK:
                 # as it needs to answer as well as the filtered walk it replaces (measured when it was
                 # made: a share of the walk's width); its answers never get worse when it arrives, and
                 # where the walk would cost more than the exact scan above, the scan takes over
-                ef = params.ef_for(k)
                 share = float(sub.info.get("walk_width_share", 1.0))
-                width = widened(ef, scope.allowed / index.count, max(ef, sub.count))
-                walk = replace(params, ef=max(ef, round(width * share)))
+                width = subindex_width(params.ef_for(k), scope.allowed / index.count, sub.count, share)
+                walk = replace(params, ef=width)
                 scores, ids = sub.search(ctx.queries, k, walk)
                 return scores, np.where(ids >= 0, scope.filtered.rows[np.maximum(ids, 0)], -1)
         if not needs_refine(index.spec.index_type):
